@@ -58,14 +58,11 @@ def serialize(init: Callable) -> Callable:
 
     @functools.wraps(init)
     def wrapper(self, *args, **kwargs):
-        bound = sig.bind(self, *args, **kwargs)
+        sig.bind(self, *args, **kwargs)  # raises TypeError on a bad call, like the plain constructor
+        names = [n for n in sig.parameters if n != 'self']
         params: Dict[str, Dict[str, Any]] = {}
-        for name, value in list(bound.arguments.items())[1:]:
-            if name == 'kwargs':
-                for k, v in value.items():
-                    params[k] = dict(_encode(v), specified=True)
-            else:
-                params[name] = dict(_encode(value), specified=True)
+        for name, value in list(zip(names, args)) + list(kwargs.items()):  # call order, as the reference
+            params[name] = dict(_encode(value), specified=True)
         for name, value in _defaults(type(self)).items():
             if name not in params:
                 params[name] = dict(_encode(value), specified=False)
