@@ -1,0 +1,173 @@
+#!/usr/bin/env python
+"""NoC evaluation of a click model (or mean IoU of an extreme-point model) on the standard benchmarks.
+
+    python scripts/evaluate_model.py NoBRS --checkpoint=coco_lvis_h18_itermask --datasets=GrabCut,Berkeley
+
+Prints a table (NoC@85, NoC@90, NoF@85, NoF@90, mIoU@1, mIoU@5, seconds per click), saves the per-sample
+IoU arrays (``.npz``) and an mIoU-vs-clicks plot (``.png``) under ``--save-dir``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from isegm.errors import IsegmError  # noqa: E402
+from isegm.utils.config import load_config  # noqa: E402
+
+BRS_MODES = ['NoBRS', 'RGB-BRS', 'DistMap-BRS', 'f-BRS-A', 'f-BRS-B', 'f-BRS-C']
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('mode', choices=BRS_MODES + ['extreme'],
+                   help='predictor mode; "extreme" (or an extreme-point checkpoint) evaluates 4 extreme points')
+    p.add_argument('--checkpoint', default=None, help='path or zoo name (default: the bundled model)')
+    p.add_argument('--datasets', default='GrabCut,Berkeley',
+                   help='comma-separated: GrabCut,Berkeley,DAVIS,COCO_MVal,SBD,PascalVOC')
+    dev = p.add_mutually_exclusive_group()
+    dev.add_argument('--gpu', type=int, default=None, help='GPU id')
+    dev.add_argument('--cpu', action='store_true', help='run on the CPU (default without --gpu)')
+    p.add_argument('--n-clicks', type=int, default=20, help='maximum clicks per object')
+    p.add_argument('--min-n-clicks', type=int, default=1)
+    p.add_argument('--target-iou', type=float, default=0.90, help='stop an object when its IoU reaches this')
+    p.add_argument('--iou-analysis', action='store_true', help='always make all --n-clicks clicks')
+    p.add_argument('--thresh', type=float, default=0.49, help='probability threshold')
+    p.add_argument('--no-flip', action='store_true', help='disable horizontal-flip averaging')
+    p.add_argument('--no-zoom-in', action='store_true', help='disable ZoomIn')
+    p.add_argument('--zoom-in-target-size', type=int, default=400)
+    p.add_argument('--limit-longest-size', type=int, default=None)
+    p.add_argument('--max-samples', type=int, default=None, help='evaluate only the first N samples per set')
+    p.add_argument('--threads', type=int, default=None, help='torch.set_num_threads')
+    p.add_argument('--save-dir', default=None, help='default: EXPS_PATH/evaluation_logs')
+    p.add_argument('--config', default=None, help='config.yml to use')
+    p.add_argument('--no-plot', action='store_true')
+    return p.parse_args(argv)
+
+
+def evaluate_click_model(args, model, dataset, device):
+    from isegm.inference.evaluation import evaluate_dataset
+    from isegm.inference.predictors import get_predictor
+    zoom = None if args.no_zoom_in else {'target_size': args.zoom_in_target_size}
+    predictor_params = {'max_size': args.limit_longest_size} if args.limit_longest_size else None
+    predictor = get_predictor(model, args.mode, device, prob_thresh=args.thresh, with_flip=not args.no_flip,
+                              zoom_in_params=zoom, predictor_params=predictor_params)
+    target = 1.01 if args.iou_analysis else args.target_iou
+    all_ious, elapsed, spc = evaluate_dataset(dataset, predictor, pred_thr=args.thresh, max_iou_thr=target,
+                                              min_clicks=args.min_n_clicks, max_clicks=args.n_clicks,
+                                              progress=True)
+    return all_ious, elapsed
+
+
+def evaluate_extreme_model(args, model, dataset, device):
+    from isegm.inference.extreme_points import extreme_points_from_mask
+    from isegm.inference.predictors.extreme import ExtremePointsPredictor
+    predictor = ExtremePointsPredictor(model, device=device)
+    ious, start = [], time.time()
+    for i in tqdm(range(len(dataset)), desc=dataset.name, leave=False):
+        s = dataset.get_sample(i)
+        prob = predictor.predict(s.image, extreme_points_from_mask(s.gt_mask == 1))
+        valid = s.gt_mask != -1
+        pred, obj = prob > predictor.threshold, s.gt_mask == 1
+        union = np.logical_and(np.logical_or(pred, obj), valid).sum()
+        ious.append(np.array([np.logical_and(np.logical_and(pred, obj), valid).sum() / max(union, 1)]))
+    return ious, time.time() - start
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format='%(levelname)s: %(message)s')
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = load_config(args.config)
+    from isegm.model.checkpoint import load_model, resolve_device
+    device = resolve_device(args.gpu if args.gpu is not None else 'cpu')
+    task = 'extreme' if args.mode == 'extreme' else 'click'
+    try:
+        model, info = load_model(args.checkpoint, device=device, task=task, return_info=True)
+    except IsegmError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    from isegm.model.is_dextr_model import DextrModel
+    is_extreme = isinstance(model, DextrModel) or getattr(model, 'task', 'click') == 'extreme'
+    mode = 'extreme' if is_extreme else args.mode
+
+    save_dir = Path(args.save_dir or Path(cfg['EXPS_PATH']) / 'evaluation_logs') / info['name'] / mode
+    save_dir.mkdir(parents=True, exist_ok=True)
+    from isegm.data.datasets.eval_sets import get_eval_dataset
+    rows, curves = [], {}
+    for name in [d.strip() for d in args.datasets.split(',') if d.strip()]:
+        try:
+            dataset = get_eval_dataset(name, cfg, max_samples=args.max_samples)
+        except IsegmError as e:
+            print(f'skipping {name}: {e}', file=sys.stderr)
+            continue
+        if is_extreme:
+            ious, elapsed = evaluate_extreme_model(args, model, dataset, device)
+            miou = float(np.mean([i[0] for i in ious]))
+            rows.append({'dataset': name, 'samples': len(ious), 'mIoU@4pts': miou,
+                         's/object': elapsed / len(ious)})
+        else:
+            from isegm.inference.evaluation import summarize
+            ious, elapsed = evaluate_click_model(args, model, dataset, device)
+            n_clicks = sum(len(i) for i in ious)
+            summary = summarize(ious, max_clicks=args.n_clicks)
+            rows.append({'dataset': name, 'samples': len(ious), **summary, 's/click': elapsed / max(n_clicks, 1)})
+            curves[name] = ious
+        np.savez_compressed(save_dir / f'{name}_ious.npz', **{f's{i:04d}': v for i, v in enumerate(ious)})
+    if not rows:
+        print('error: no dataset could be evaluated', file=sys.stderr)
+        return 2
+    print_table(rows, title=f'{info["name"]} ({info["format"]}), mode {mode}, device {device}')
+    (save_dir / 'summary.json').write_text(json.dumps(rows, indent=1))
+    if curves and not args.no_plot:
+        plot_curves(curves, args.n_clicks, save_dir / 'miou_vs_clicks.png', info['name'])
+    print(f'per-sample IoUs, summary and plot saved in {save_dir}')
+    return 0
+
+
+def print_table(rows, title=''):
+    cols = list(rows[0].keys())
+    fmt = lambda v: f'{v:.3f}' if isinstance(v, float) else str(v)  # noqa: E731
+    widths = [max(len(c), *(len(fmt(r.get(c, ''))) for r in rows)) for c in cols]
+    line = '+' + '+'.join('-' * (w + 2) for w in widths) + '+'
+    if title:
+        print(title)
+    print(line)
+    print('| ' + ' | '.join(c.ljust(w) for c, w in zip(cols, widths)) + ' |')
+    print(line)
+    for r in rows:
+        print('| ' + ' | '.join(fmt(r.get(c, '')).rjust(w) for c, w in zip(cols, widths)) + ' |')
+    print(line)
+
+
+def plot_curves(curves, n_clicks, path, title):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, ious in curves.items():
+        padded = np.array([np.pad(i, (0, n_clicks - len(i)), mode='edge') if len(i) else np.zeros(n_clicks)
+                           for i in ious])
+        ax.plot(np.arange(1, n_clicks + 1), padded.mean(axis=0), marker='o', ms=3, label=name)
+    ax.set_xlabel('clicks')
+    ax.set_ylabel('mIoU')
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

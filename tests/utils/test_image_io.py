@@ -1,0 +1,107 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from isegm.errors import ImageLoadError, InputError
+from isegm.utils.image_io import load_image, load_mask, save_image, to_rgb_uint8
+
+
+def _gradient(h=30, w=40):
+    y, x = np.mgrid[0:h, 0:w]
+    return np.stack([x * 6, y * 8, (x + y) * 3], axis=2).astype(np.uint8)
+
+
+def test_rgb_roundtrip(tmp_path):
+    img = _gradient()
+    Image.fromarray(img).save(tmp_path / 'a.png')
+    out = load_image(tmp_path / 'a.png')
+    assert out.dtype == np.uint8 and out.shape == (30, 40, 3)
+    assert np.array_equal(out, img)
+
+
+def test_grey_becomes_three_equal_channels(tmp_path):
+    g = _gradient()[:, :, 0]
+    Image.fromarray(g, mode='L').save(tmp_path / 'g.png')
+    out = load_image(tmp_path / 'g.png')
+    assert out.shape == (30, 40, 3)
+    assert np.array_equal(out[:, :, 0], g) and np.array_equal(out[:, :, 2], g)
+
+
+def test_rgba_drops_alpha(tmp_path):
+    rgba = np.concatenate([_gradient(), np.full((30, 40, 1), 7, np.uint8)], axis=2)
+    Image.fromarray(rgba, mode='RGBA').save(tmp_path / 'a.png')
+    assert np.array_equal(load_image(tmp_path / 'a.png'), rgba[:, :, :3])
+
+
+def test_palette_image_maps_through_palette(tmp_path):
+    idx = (np.arange(30 * 40).reshape(30, 40) % 3).astype(np.uint8)
+    img = Image.fromarray(idx, mode='P')
+    img.putpalette([255, 0, 0, 0, 255, 0, 0, 0, 255] + [0] * (256 * 3 - 9))
+    img.save(tmp_path / 'p.png')
+    out = load_image(tmp_path / 'p.png')
+    assert out.shape == (30, 40, 3)
+    assert tuple(out[0, 0]) == (255, 0, 0) and tuple(out[0, 1]) == (0, 255, 0) and tuple(out[0, 2]) == (0, 0, 255)
+
+
+def test_16bit_scaled_to_8bit(tmp_path):
+    arr = np.linspace(0, 65535, 30 * 40).reshape(30, 40).astype(np.uint16)
+    Image.fromarray(arr).save(tmp_path / 'd.png')
+    out = load_image(tmp_path / 'd.png')
+    assert out.dtype == np.uint8 and out.shape == (30, 40, 3)
+    assert out[0, 0, 0] == 0 and out[-1, -1, 0] == 255
+    assert abs(int(out[15, 20, 0]) - round(int(arr[15, 20]) * 255 / 65535)) <= 1
+
+
+def test_exif_rotation_applied(tmp_path):
+    img = Image.fromarray(_gradient(20, 50))
+    exif = img.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    img.save(tmp_path / 'r.jpg', exif=exif.tobytes(), quality=95)
+    out = load_image(tmp_path / 'r.jpg')
+    assert out.shape == (50, 20, 3)
+
+
+@pytest.mark.parametrize('content', [b'', b'not an image at all', None])
+def test_bad_files_raise_clear_error(tmp_path, content):
+    path = tmp_path / 'bad.png'
+    if content is None:
+        Image.fromarray(_gradient(100, 100)).save(path)
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 3])  # truncated
+    else:
+        path.write_bytes(content)
+    with pytest.raises(ImageLoadError) as e:
+        load_image(path)
+    assert 'bad.png' in str(e.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ImageLoadError, match='not found'):
+        load_image(tmp_path / 'nope.jpg')
+
+
+def test_to_rgb_uint8_arrays():
+    assert to_rgb_uint8(np.zeros((5, 6), np.float32)).shape == (5, 6, 3)
+    assert to_rgb_uint8(np.ones((5, 6, 4), np.uint8)).shape == (5, 6, 3)
+    assert to_rgb_uint8(np.full((2, 2), 65535, np.uint16))[0, 0, 0] == 255
+    with pytest.raises(InputError):
+        to_rgb_uint8(np.zeros((5, 6, 7)))
+    with pytest.raises(InputError):
+        to_rgb_uint8(np.zeros((0, 6, 3), np.uint8))
+
+
+def test_mask_loading_and_wrong_size(tmp_path):
+    m = np.zeros((30, 40), np.uint8)
+    m[5:10, 5:20] = 255
+    Image.fromarray(m).save(tmp_path / 'm.png')
+    Image.fromarray((m > 0).astype(np.uint8)).save(tmp_path / 'm01.png')
+    assert np.array_equal(load_mask(tmp_path / 'm.png'), m > 0)
+    assert np.array_equal(load_mask(tmp_path / 'm01.png', shape=(30, 40)), m > 0)
+    with pytest.raises(InputError, match='40x30'):
+        load_mask(tmp_path / 'm.png', shape=(31, 40))
+
+
+def test_save_image_atomic(tmp_path):
+    save_image(tmp_path / 'sub' / 'x.png', _gradient())
+    assert np.array_equal(load_image(tmp_path / 'sub' / 'x.png'), _gradient())
+    assert [p.name for p in (tmp_path / 'sub').iterdir()] == ['x.png']
