@@ -1,0 +1,147 @@
+#!/usr/bin/env python
+"""Seconds per click, first-click latency and peak memory per model and predictor mode.
+
+    python scripts/benchmark.py --checkpoint=PATH_OR_NAME --modes NoBRS,f-BRS-B --threads 2
+
+Protocol (defaults): GrabCut images 124080, 181079 and teddy; 5 clicks each, chosen by the evaluation
+clicker from the ground truth; ZoomIn target 400; horizontal-flip averaging; threshold 0.49. Each
+(model, mode) runs in its own process so that the peak RSS is that run's own. Prints a table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+DEFAULT_IMAGES = '124080,181079,teddy'
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--checkpoint', action='append', default=None,
+                   help='path or zoo name; repeat for several models (default: the bundled model)')
+    p.add_argument('--modes', default='NoBRS', help='comma-separated predictor modes')
+    p.add_argument('--images', default=DEFAULT_IMAGES, help='GrabCut image names')
+    p.add_argument('--clicks', type=int, default=5, help='clicks per image')
+    p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--device', default='cpu')
+    p.add_argument('--image-size', default=None,
+                   help='WxH: resize the images to this size first (e.g. 6000x4000 for the large-image check)')
+    p.add_argument('--limit-longest-size', type=int, default=None)
+    p.add_argument('--zoom-in-target-size', type=int, default=400)
+    p.add_argument('--no-zoom-in', action='store_true')
+    p.add_argument('--no-flip', action='store_true')
+    p.add_argument('--fast', choices=['auto', 'on', 'off'], default='auto',
+                   help='fast inference path (if the engine has one): on/off/auto')
+    p.add_argument('--config', default=None)
+    p.add_argument('--single', action='store_true', help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def run_single(args):
+    import cv2
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from isegm.data.datasets.eval_sets import GrabCutDataset
+    from isegm.inference.clicker import Clicker
+    from isegm.inference.predictors import get_predictor
+    from isegm.model.checkpoint import load_model, resolve_device
+    from isegm.utils.config import load_config
+
+    cfg = load_config(args.config)
+    device = resolve_device(args.device)
+    model, info = load_model(args.checkpoint[0] if args.checkpoint else None, device=device, return_info=True)
+    if args.fast != 'auto' and hasattr(model, 'set_fast_inference'):
+        model.set_fast_inference(args.fast == 'on')
+    dataset = GrabCutDataset(cfg['GRABCUT_PATH'])
+    wanted = args.images.split(',')
+    samples = [dataset.get_sample(i) for i in range(len(dataset)) if dataset.items[i][2] in wanted]
+    mode = args.modes
+    zoom = None if args.no_zoom_in else {'target_size': args.zoom_in_target_size}
+    params = {'max_size': args.limit_longest_size} if args.limit_longest_size else None
+    predictor = get_predictor(model, mode, device, prob_thresh=0.49, with_flip=not args.no_flip,
+                              zoom_in_params=zoom, predictor_params=params)
+    per_click, first = [], []
+    for s in samples:
+        image, gt = s.image, s.gt_mask
+        if args.image_size:
+            w, h = (int(v) for v in args.image_size.lower().split('x'))
+            image = cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
+            gt = cv2.resize(gt.astype(np.int16), (w, h), interpolation=cv2.INTER_NEAREST).astype(np.int32)
+        clicker = Clicker(gt_mask=gt)
+        pred = np.zeros(gt.shape, bool)
+        t0 = time.perf_counter()
+        predictor.set_input_image(image)
+        for k in range(args.clicks):
+            clicker.make_next_click(pred)
+            t1 = time.perf_counter()
+            prob = predictor.get_prediction(clicker)
+            t2 = time.perf_counter()
+            pred = prob > 0.49
+            if k == 0:
+                first.append(t2 - t0)
+            per_click.append(t2 - t1)
+        if device.type == 'cuda':
+            torch.cuda.synchronize()
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    gpu_mb = torch.cuda.max_memory_allocated() / 2 ** 20 if device.type == 'cuda' else None
+    print(json.dumps({'model': info['name'], 'mode': mode, 'device': str(device), 'threads': args.threads,
+                      'clicks': len(per_click), 'median_s': float(np.median(per_click)),
+                      'p90_s': float(np.percentile(per_click, 90)), 'mean_s': float(np.mean(per_click)),
+                      'first_click_s': float(np.mean(first)), 'peak_rss_mb': peak_rss_mb,
+                      'peak_gpu_mb': gpu_mb, 'image_size': args.image_size or 'native'}))
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.single:
+        return run_single(args)
+    rows = []
+    for ckpt in (args.checkpoint or [None]):
+        for mode in args.modes.split(','):
+            cmd = [sys.executable, __file__, '--single', '--modes', mode] + _forward(args)
+            if ckpt:
+                cmd += ['--checkpoint', ckpt]
+            res = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ))
+            line = [ln for ln in res.stdout.splitlines() if ln.startswith('{')]
+            if res.returncode != 0 or not line:
+                print(f'{ckpt or "default"} {mode}: failed\n{res.stderr[-2000:]}', file=sys.stderr)
+                continue
+            rows.append(json.loads(line[-1]))
+    if not rows:
+        return 1
+    cols = ['model', 'mode', 'device', 'threads', 'image_size', 'clicks', 'median_s', 'p90_s', 'first_click_s',
+            'peak_rss_mb', 'peak_gpu_mb']
+    fmt = lambda v: f'{v:.3f}' if isinstance(v, float) else ('-' if v is None else str(v))  # noqa: E731
+    widths = [max(len(c), *(len(fmt(r[c])) for r in rows)) for c in cols]
+    print('| ' + ' | '.join(c.ljust(w) for c, w in zip(cols, widths)) + ' |')
+    print('|' + '|'.join('-' * (w + 2) for w in widths) + '|')
+    for r in rows:
+        print('| ' + ' | '.join(fmt(r[c]).rjust(w) for c, w in zip(cols, widths)) + ' |')
+    return 0
+
+
+def _forward(args):
+    out = ['--images', args.images, '--clicks', str(args.clicks), '--threads', str(args.threads),
+           '--device', args.device, '--zoom-in-target-size', str(args.zoom_in_target_size), '--fast', args.fast]
+    for flag, val in [('--image-size', args.image_size), ('--limit-longest-size', args.limit_longest_size),
+                      ('--config', args.config)]:
+        if val:
+            out += [flag, str(val)]
+    out += ['--no-zoom-in'] if args.no_zoom_in else []
+    out += ['--no-flip'] if args.no_flip else []
+    return out
+
+
+if __name__ == '__main__':
+    sys.exit(main())
