@@ -186,7 +186,8 @@ def build_model(obj: Any) -> Tuple[nn.Module, Dict[str, torch.Tensor], str]:
         from isegm.model.is_dextr_model import DextrModel, dextr_state_dict_from_checkpoint
         model = DextrModel()
         sd = dextr_state_dict_from_checkpoint(sd)
-    sd = {k: v for k, v in sd.items() if isinstance(v, torch.Tensor)}
+    # f-BRS files may carry a top-level 'aspp_dropout' hyper-parameter beside the weights
+    sd = {k: v for k, v in sd.items() if isinstance(v, torch.Tensor) and k != 'aspp_dropout'}
     return model, sd, fmt
 
 
