@@ -65,7 +65,8 @@ def evaluate_click_model(args, model, dataset, device):
     all_ious, elapsed, spc = evaluate_dataset(dataset, predictor, pred_thr=args.thresh, max_iou_thr=target,
                                               min_clicks=args.min_n_clicks, max_clicks=args.n_clicks,
                                               progress=True)
-    return all_ious, elapsed
+    n_clicks = sum(len(i) for i in all_ious)
+    return all_ious, sum(t * len(i) for t, i in zip(spc, all_ious)) / max(n_clicks, 1)
 
 
 def evaluate_extreme_model(args, model, dataset, device):
@@ -118,10 +119,11 @@ def main(argv=None):
                          's/object': elapsed / len(ious)})
         else:
             from isegm.inference.evaluation import summarize
-            ious, elapsed = evaluate_click_model(args, model, dataset, device)
-            n_clicks = sum(len(i) for i in ious)
-            summary = summarize(ious, max_clicks=args.n_clicks)
-            rows.append({'dataset': name, 'samples': len(ious), **summary, 's/click': elapsed / max(n_clicks, 1)})
+            ious, spc = evaluate_click_model(args, model, dataset, device)
+            s = summarize(ious, max_clicks=args.n_clicks)
+            rows.append({'dataset': name, 'samples': len(ious), 'NoC@85': s['NoC@85'], 'NoC@90': s['NoC@90'],
+                         'NoF@85': s['NoF@85'], 'NoF@90': s['NoF@90'], 'mIoU@1': s['mIoU@1'],
+                         'mIoU@5': s['mIoU@5'], 's/click': spc})
             curves[name] = ious
         np.savez_compressed(save_dir / f'{name}_ious.npz', **{f's{i:04d}': v for i, v in enumerate(ious)})
     if not rows:

@@ -1,0 +1,88 @@
+"""Predictors and ``get_predictor``, the factory with RITM's evaluation defaults per BRS mode."""
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Any, Mapping, Optional, Union
+
+import torch
+from torch import nn
+
+from isegm.errors import InputError
+from isegm.inference.predictors.base import BasePredictor
+from isegm.inference.transforms import ZoomIn
+
+__all__ = ['BasePredictor', 'get_predictor', 'BRS_MODES']
+
+BRS_MODES = ('NoBRS', 'RGB-BRS', 'DistMap-BRS', 'f-BRS-A', 'f-BRS-B', 'f-BRS-C')
+
+_DEFAULT_LBFGS = MappingProxyType({'m': 20, 'factr': 0, 'pgtol': 1e-8, 'maxfun': 20})
+_DEFAULT_BRS_OPT_FUNC = MappingProxyType({'min_iou_diff': 1e-3})
+_ZOOM_IN_DEFAULTS = MappingProxyType({})
+
+
+def get_predictor(net: nn.Module, brs_mode: str, device: Union[str, torch.device], prob_thresh: float = 0.49,
+                  with_flip: bool = True, zoom_in_params: Optional[Mapping[str, Any]] = _ZOOM_IN_DEFAULTS,
+                  predictor_params: Optional[Mapping[str, Any]] = None,
+                  brs_opt_func_params: Optional[Mapping[str, Any]] = None,
+                  lbfgs_params: Optional[Mapping[str, Any]] = None) -> BasePredictor:
+    """Build the predictor for ``brs_mode`` (one of :data:`BRS_MODES`) with RITM's defaults.
+
+    ``zoom_in_params``: None disables ZoomIn, ``{}`` (default) uses ZoomIn's defaults.
+    ``predictor_params`` override the predictor's arguments (e.g. ``net_clicks_limit``, ``max_size``).
+    ``lbfgs_params`` update ``{'m': 20, 'factr': 0, 'pgtol': 1e-8, 'maxfun': 20}`` (``maxiter`` is set to
+    ``2 * maxfun``); ``brs_opt_func_params`` default to ``{'min_iou_diff': 1e-3}``.
+    """
+    if brs_mode not in BRS_MODES:
+        raise InputError(f'unknown BRS mode {brs_mode!r}; valid modes: {", ".join(BRS_MODES)}')
+
+    zoom_in = ZoomIn(**zoom_in_params) if zoom_in_params is not None else None
+    lbfgs = dict(_DEFAULT_LBFGS)
+    lbfgs.update(lbfgs_params or {})
+    lbfgs['maxiter'] = 2 * lbfgs['maxfun']
+    opt_func_params = dict(_DEFAULT_BRS_OPT_FUNC if brs_opt_func_params is None else brs_opt_func_params)
+    params: dict = {}
+
+    if brs_mode == 'NoBRS':
+        params.update(predictor_params or {})
+        return BasePredictor(net, device, zoom_in=zoom_in, with_flip=with_flip, **params)
+
+    # BRS predictors: imported here so that NoBRS works without them.
+    from isegm.inference.predictors import brs, brs_functors
+
+    params['optimize_after_n_clicks'] = 1
+    if brs_mode.startswith('f-BRS'):
+        params['net_clicks_limit'] = 8
+        params.update(predictor_params or {})
+        insertion_mode = {'f-BRS-A': 'after_c4', 'f-BRS-B': 'after_aspp', 'f-BRS-C': 'after_deeplab'}[brs_mode]
+        opt_functor = brs_functors.ScaleBiasOptimizer(prob_thresh=prob_thresh, with_flip=with_flip,
+                                                      optimizer_params=lbfgs, **opt_func_params)
+        if _is_hrnet(net):
+            predictor_cls = brs.HRNetFeatureBRSPredictor
+            insertion_mode = {'after_c4': 'A', 'after_aspp': 'A', 'after_deeplab': 'C'}[insertion_mode]
+        else:
+            predictor_cls = brs.FeatureBRSPredictor
+        return predictor_cls(net, device, opt_functor=opt_functor, with_flip=with_flip,
+                             insertion_mode=insertion_mode, zoom_in=zoom_in, **params)
+
+    params['net_clicks_limit'] = 5
+    params.update(predictor_params or {})
+    opt_functor = brs_functors.InputOptimizer(prob_thresh=prob_thresh, with_flip=with_flip,
+                                              optimizer_params=lbfgs, **opt_func_params)
+    return brs.InputBRSPredictor(net, device, optimize_target='dmaps' if brs_mode == 'DistMap-BRS' else 'rgb',
+                                 opt_functor=opt_functor, with_flip=with_flip, zoom_in=zoom_in, **params)
+
+
+def _is_hrnet(net: nn.Module) -> bool:
+    """HRNet-family networks get the HRNet-specific f-BRS insertion points."""
+    classes = []
+    try:
+        from isegm.model.is_hrnet_model import HRNetModel
+        classes.append(HRNetModel)
+    except ImportError:
+        pass
+    try:
+        from isegm.model.fbrs_models import FBRSHRNetModel
+        classes.append(FBRSHRNetModel)
+    except ImportError:
+        pass
+    return bool(classes) and isinstance(net, tuple(classes))
