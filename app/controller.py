@@ -1,0 +1,517 @@
+"""The GUI's logic, free of Tk: it talks to the document, the workspace and the engine.
+
+The view forwards events here (image coordinates, already mapped) and redraws when told to through
+the ``on_change`` callback; errors go to ``on_error`` (a dialog in the app). Inference runs on an
+:class:`~app.worker.InferenceWorker`; commands that need a finished prediction (finish, save, switch
+image ...) are queued behind it in order, so nothing the user does during inference is lost.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+import time
+from collections import deque
+from pathlib import Path
+from typing import Callable, Deque, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from app.worker import InferenceWorker
+from isegm.annotation.document import AnnotationDocument, AnnotationStateError
+from isegm.annotation.engine import AnnotationEngine, PredictorSettings
+from isegm.annotation.export import export_image, output_paths
+from isegm.annotation.render import render_overlay
+from isegm.annotation.storage import ProjectFileError, load_project, remove_stale_temp_files
+from isegm.annotation.workspace import Workspace
+from isegm.errors import ImageLoadError, InputError, IsegmError
+
+logger = logging.getLogger(__name__)
+
+MODES = ('click', 'extreme', 'brush')
+
+
+def _load_image(path: Path) -> np.ndarray:
+    from isegm.utils.image_io import load_image
+    return load_image(path)
+
+
+def _load_mask(path: Path, shape) -> np.ndarray:
+    from isegm.utils.image_io import load_mask
+    return load_mask(path, shape)
+
+
+class InteractiveController:
+    """State of an annotation session and every command the GUI offers.
+
+    Args:
+        engine: the models (:class:`AnnotationEngine`).
+        workspace: images and output folder.
+        model_name: shown in the status bar.
+        worker: background thread for inference (a new one by default).
+    """
+
+    def __init__(self, engine: AnnotationEngine, workspace: Workspace, model_name: str = '',
+                 worker: Optional[InferenceWorker] = None, settings: Optional[PredictorSettings] = None):
+        self.engine = engine
+        self.workspace = workspace
+        self.model_name = model_name
+        self.worker = worker or InferenceWorker()
+        self.settings = settings or PredictorSettings()
+        self.on_change: Callable[[], None] = lambda: None
+        self.on_error: Callable[[str, str], None] = lambda title, msg: logger.error('%s: %s', title, msg)
+        self.mode = 'click'
+        self.alpha = 0.5
+        self.click_radius = 3
+        self.brush_radius = 8
+        self.brush_erase = False
+        self.overwrite_finished = False
+        self.selected_id: Optional[int] = None
+        self.extreme_points: List[Tuple[int, int]] = []
+        self.last_latency: Optional[float] = None
+        self.message = ''
+        self.image: Optional[np.ndarray] = None
+        self.image_path: Optional[Path] = None
+        self.doc: Optional[AnnotationDocument] = None
+        self._image_serial = 0
+        self._deferred: Deque[Callable[[], None]] = deque()
+        self._blocked: Optional[Tuple] = None
+
+    # ------------------------------------------------------------------ status
+    @property
+    def device_name(self) -> str:
+        return str(self.engine.device)
+
+    @property
+    def busy(self) -> bool:
+        return self.worker.busy
+
+    def status_text(self) -> str:
+        parts = [f'device: {self.device_name}', f'model: {self.model_name or "?"}']
+        if self.last_latency is not None:
+            parts.append(f'last: {self.last_latency * 1000:.0f} ms')
+        if self.busy:
+            parts.append('computing...')
+        parts.append(f'mode: {self.mode}')
+        if len(self.workspace) > 1:
+            parts.append(f'image {self.workspace.progress}')
+        if self.message:
+            parts.append(self.message)
+        return '   |   '.join(parts)
+
+    def _notify(self) -> None:
+        self.on_change()
+
+    def _error(self, title: str, exc: BaseException | str) -> None:
+        self.message = f'{title} failed'
+        self.on_error(title, str(exc))
+
+    # ------------------------------------------------------------------ images
+    def open_image(self, path: Optional[Path] = None) -> bool:
+        """Load an image (default: the workspace's current one) and its saved annotation."""
+        path = Path(path) if path is not None else self.workspace.current
+        try:
+            image = _load_image(path)
+        except (ImageLoadError, InputError, OSError) as exc:
+            self._error('Open image', exc)
+            return False
+        out_dir = self.workspace.output_dir
+        remove_stale_temp_files(out_dir)
+        project = output_paths(out_dir, path.stem)['project']
+        doc = None
+        if project.exists():
+            try:
+                doc = load_project(project, image_shape=image.shape[:2], image_name=path.name)
+            except ProjectFileError as exc:
+                backup = project.with_name(f'{project.stem}.damaged-{int(time.time())}.json.bak')
+                shutil.copy2(project, backup)
+                self._error('Open annotation', f'{exc}\nThe file was copied to {backup.name}; starting empty.')
+        if doc is None:
+            doc = AnnotationDocument(image.shape[:2], image_name=path.name)
+        doc.prob_thresh = self.settings.prob_thresh
+        doc.overwrite_finished = self.overwrite_finished
+        self.image, self.image_path, self.doc = image, path, doc
+        self._image_serial += 1
+        self.extreme_points = []
+        self.selected_id = None
+        self._blocked = None
+        self.message = f'{path.name}: {len(doc.objects)} objects loaded' if doc.objects else path.name
+        logger.info('opened %s (%dx%d)', path, image.shape[1], image.shape[0])
+        self._notify()
+        return True
+
+    def _switch(self, move: Callable[[], Optional[Path]]) -> None:
+        def run():
+            if not self._autosave_before_leaving():
+                return
+            old = self.workspace.index
+            target = move()
+            if target is None:
+                self.message = 'no more images in that direction'
+                self._notify()
+                return
+            if not self.open_image(target):
+                self.workspace.go(old)
+        self._run_or_defer(run)
+
+    def next_image(self) -> None:
+        self._switch(self.workspace.next)
+
+    def previous_image(self) -> None:
+        self._switch(self.workspace.previous)
+
+    def next_unannotated(self) -> None:
+        self._switch(self.workspace.next_unannotated)
+
+    def _autosave_before_leaving(self) -> bool:
+        doc = self.doc
+        if doc is None:
+            return True
+        if not doc.draft.is_empty:
+            doc.finish_object()
+        if doc.is_modified:
+            return self.save()
+        return True
+
+    # ------------------------------------------------------------------ queueing
+    def _must_wait(self) -> bool:
+        if self.worker.busy:
+            return True
+        draft = self.doc.draft if self.doc is not None else None
+        return bool(draft is not None and draft.needs_prediction and self._blocked != (draft.session, draft.clicks))
+
+    def _run_or_defer(self, fn: Callable[[], None]) -> None:
+        if self._deferred or self._must_wait():
+            self._deferred.append(fn)
+            self._notify()
+        else:
+            fn()
+
+    def _drain(self) -> None:
+        while self._deferred and not self._must_wait():
+            self._deferred.popleft()()
+        self._request_prediction()
+
+    def poll(self) -> bool:
+        """Deliver finished inference results (call periodically from the GUI thread)."""
+        return self.worker.poll()
+
+    @property
+    def idle(self) -> bool:
+        """True when no inference runs and no command waits."""
+        return not self.worker.busy and not self._deferred and not (
+            self.doc is not None and self._must_wait())
+
+    # ------------------------------------------------------------------ predictions
+    def _request_prediction(self) -> None:
+        doc = self.doc
+        if doc is None or self.worker.busy:
+            return
+        req = doc.prediction_request()
+        if req is None or self._blocked == (req.session, req.clicks):
+            return
+        image, serial, settings, engine = self.image, self._image_serial, self.settings, self.engine
+
+        def job():
+            return engine.predict_clicks(serial, image, settings, req)
+
+        def done(result, seconds):
+            self.last_latency = seconds
+            if doc is self.doc:
+                prob, state = result
+                doc.set_prediction(req, prob, state)
+                self.message = ''
+            self._drain()
+            self._notify()
+
+        def failed(exc):
+            self._blocked = (req.session, req.clicks)
+            self._error('Prediction', _describe(exc))
+            self._drain()
+            self._notify()
+
+        self.worker.submit(job, done, failed)
+        self._notify()
+
+    # ------------------------------------------------------------------ clicks and modes
+    def add_click(self, y: float, x: float, is_positive: bool) -> None:
+        """A left (positive) or right (negative) click at image pixel (y, x)."""
+        if self.doc is None:
+            return
+        if self.mode == 'extreme':
+            if is_positive:
+                self._run_or_defer(lambda: self._add_extreme_point(y, x))
+            return
+        if self.mode == 'brush':
+            self.paint([(y, x)])
+            return
+
+        def run():
+            self.message = ''
+            try:
+                self.doc.add_click(y, x, is_positive)
+            except InputError as exc:
+                self.message = str(exc)
+                self._notify()
+                return
+            self._request_prediction()
+            self._notify()
+        if self._deferred:
+            self._deferred.append(run)
+            self._notify()
+        else:
+            run()
+
+    def set_mode(self, mode: str) -> None:
+        if mode not in MODES:
+            raise InputError(f'unknown mode {mode!r}; one of {MODES}')
+        if mode == 'extreme' and not self.engine.has_extreme_model:
+            self._error('Extreme points', 'no extreme-point model is loaded; start the demo with '
+                                          '--extreme-checkpoint=NAME_OR_PATH')
+            return
+        self.mode = mode
+        self.extreme_points = []
+        self._notify()
+
+    def toggle_extreme_mode(self) -> None:
+        self.set_mode('click' if self.mode == 'extreme' else 'extreme')
+
+    def toggle_brush(self) -> None:
+        self.set_mode('click' if self.mode == 'brush' else 'brush')
+
+    def _add_extreme_point(self, y: float, x: float) -> None:
+        h, w = self.doc.image_shape
+        yi, xi = int(round(y)), int(round(x))
+        if not (0 <= yi < h and 0 <= xi < w):
+            self.message = 'extreme points must lie inside the image'
+            self._notify()
+            return
+        self.extreme_points.append((yi, xi))
+        if len(self.extreme_points) < 4:
+            self.message = f'extreme point {len(self.extreme_points)} / 4'
+            self._notify()
+            return
+        points = list(self.extreme_points)
+        doc, image, engine = self.doc, self.image, self.engine
+
+        def done(mask, seconds):
+            self.last_latency = seconds
+            if doc is self.doc:
+                try:
+                    doc.set_initial_mask(mask, as_prev_mask=engine.with_prev_mask, extreme_points=points)
+                except InputError as exc:
+                    self._error('Extreme points', exc)
+                self.extreme_points = []
+                self.mode = 'click'
+                self.message = 'extreme-point mask ready: refine with clicks, Space to finish'
+            self._drain()
+            self._notify()
+
+        def failed(exc):
+            self.extreme_points = []
+            self._error('Extreme points', _describe(exc))
+            self._drain()
+            self._notify()
+
+        self.worker.submit(lambda: engine.predict_extreme(image, points), done, failed)
+        self._notify()
+
+    def paint(self, points: Sequence[Tuple[float, float]], erase: Optional[bool] = None) -> None:
+        """A brush/eraser stroke through image points (y, x)."""
+        if self.doc is None or not points:
+            return
+        erase = self.brush_erase if erase is None else erase
+        pts = list(points)
+
+        def run():
+            self.doc.paint(pts, self.brush_radius, erase=erase)
+            self._notify()
+        self._run_or_defer(run)
+
+    # ------------------------------------------------------------------ history and objects
+    def undo(self) -> None:
+        if self.extreme_points and not self.busy:
+            self.extreme_points.pop()
+            self._notify()
+            return
+
+        def run():
+            self.message = ''
+            if self.doc.undo():
+                self._request_prediction()
+            self._notify()
+        self._run_or_defer(run)
+
+    def redo(self) -> None:
+        def run():
+            if self.doc.redo():
+                self._request_prediction()
+            self._notify()
+        self._run_or_defer(run)
+
+    def reset_clicks(self) -> None:
+        def run():
+            self.extreme_points = []
+            self.doc.reset_clicks()
+            self._notify()
+        self._run_or_defer(run)
+
+    def finish_object(self) -> None:
+        """Space: the draft becomes an object; autosave follows."""
+        def run():
+            obj = self.doc.finish_object(overwrite=self.overwrite_finished)
+            if obj is None:
+                self.message = 'nothing to finish: the current mask is empty'
+                self._notify()
+                return
+            self.selected_id = obj.id
+            self.message = f'object {obj.id} finished ({obj.area} px)'
+            self.save()
+        self._run_or_defer(run)
+
+    def partially_finish(self) -> None:
+        """'a': freeze the current mask and continue the same object with new clicks."""
+        def run():
+            if self.doc.partially_finish():
+                self.message = 'part frozen: new clicks add to the object'
+            self._notify()
+        self._run_or_defer(run)
+
+    def select_object(self, object_id: Optional[int]) -> None:
+        self.selected_id = object_id
+        self._notify()
+
+    def reopen_object(self, object_id: int) -> None:
+        def run():
+            try:
+                self.doc.reopen_object(object_id, as_prev_mask=self.engine.with_prev_mask)
+            except (AnnotationStateError, InputError) as exc:
+                self._error('Reopen object', exc)
+                return
+            self.selected_id = object_id
+            self.message = f'editing object {object_id}: click to correct, Space to finish'
+            self._notify()
+        self._run_or_defer(run)
+
+    def delete_object(self, object_id: int) -> None:
+        def run():
+            try:
+                self.doc.delete_object(object_id)
+            except InputError as exc:
+                self._error('Delete object', exc)
+                return
+            if self.selected_id == object_id:
+                self.selected_id = None
+            self.message = f'object {object_id} deleted (Ctrl+Z restores it)'
+            self._notify()
+        self._run_or_defer(run)
+
+    def rename_object(self, object_id: int, label: str) -> None:
+        def run():
+            try:
+                self.doc.rename_object(object_id, label)
+            except InputError as exc:
+                self._error('Rename object', exc)
+                return
+            self._notify()
+        self._run_or_defer(run)
+
+    def set_draft_label(self, label: str) -> None:
+        try:
+            self.doc.set_draft_label(label)
+        except InputError as exc:
+            self._error('Label', exc)
+        self._notify()
+
+    def load_mask(self, path: Path) -> None:
+        """An external mask becomes the previous mask of the next click (ITER-M models only)."""
+        if self.doc is None:
+            return
+        if not self.engine.with_prev_mask:
+            self._error('Load mask', f'the model {self.model_name or ""} has no previous-mask input (it is not an '
+                                     'ITER-M model), so it cannot start from a mask; load an ITER-M checkpoint '
+                                     '(e.g. coco_lvis_h18_itermask) to use this')
+            return
+        try:
+            mask = _load_mask(Path(path), self.doc.image_shape)
+        except (ImageLoadError, InputError, OSError) as exc:
+            self._error('Load mask', exc)
+            return
+
+        def run():
+            try:
+                self.doc.set_initial_mask(np.asarray(mask) > 0, as_prev_mask=True)
+            except InputError as exc:
+                self._error('Load mask', exc)
+                return
+            self.message = f'mask {Path(path).name} loaded: clicks refine it'
+            self._notify()
+        self._run_or_defer(run)
+
+    # ------------------------------------------------------------------ settings and display
+    def apply_settings(self, settings: PredictorSettings) -> None:
+        """New predictor settings; they apply from the next click."""
+        try:
+            self.settings = settings.validated()
+        except InputError as exc:
+            self._error('Settings', exc)
+            return
+        if self.doc is not None:
+            self.doc.prob_thresh = self.settings.prob_thresh
+        self._notify()
+
+    def set_threshold(self, value: float) -> None:
+        self.settings = dataclasses.replace(self.settings, prob_thresh=float(value))
+        if self.doc is not None:
+            self.doc.prob_thresh = float(value)
+        self._notify()
+
+    def set_overwrite(self, value: bool) -> None:
+        self.overwrite_finished = bool(value)
+        if self.doc is not None:
+            self.doc.overwrite_finished = self.overwrite_finished
+
+    def render(self) -> Optional[np.ndarray]:
+        """The image with objects, the current mask, clicks and pending extreme points."""
+        if self.doc is None:
+            return None
+        doc = self.doc
+        draft = doc.draft
+        draft_mask = None if draft.is_empty else doc.current_mask()
+        points = list(draft.extreme_points) + list(self.extreme_points)
+        return render_overlay(self.image, doc.visible_objects(), alpha=self.alpha, draft_mask=draft_mask,
+                              clicks=draft.all_clicks(), click_radius=self.click_radius, extreme_points=points,
+                              selected_id=self.selected_id)
+
+    # ------------------------------------------------------------------ saving
+    def save(self) -> bool:
+        """Write the project file and all exports now (Ctrl+S). Returns success."""
+        if self.doc is None:
+            return False
+        try:
+            export_image(self.doc, self.image, self.workspace.output_dir, self.image_path.stem)
+        except (OSError, IsegmError) as exc:
+            self._error('Save', f'{exc}\nYour work is still in memory; fix the problem and save again.')
+            return False
+        self.message = f'saved to {self.workspace.output_dir}'
+        self._notify()
+        return True
+
+    def request_save(self) -> None:
+        """Ctrl+S: saves after the running prediction and queued commands."""
+        self._run_or_defer(self.save)
+
+    @property
+    def has_unsaved_work(self) -> bool:
+        return self.doc is not None and (self.doc.has_unsaved_work or bool(self._deferred))
+
+    def close(self) -> None:
+        self.worker.close()
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    if 'out of memory' in text.lower():
+        return (f'{text}\nThe GPU ran out of memory. Lower "--limit-longest-size", switch ZoomIn on, use NoBRS, '
+                'or restart with --cpu. Your annotation is kept.')
+    return text

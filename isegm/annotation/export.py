@@ -1,0 +1,156 @@
+"""Exports of an annotated image: project file, instance PNG, per-object PNGs, preview, COCO JSON.
+
+Layout in the output folder (default ``<image folder>/annotations/``)::
+
+    <stem>.json            project file (reopened on load so work resumes)
+    <stem>_instances.png   0 background, k = k-th object (uint16 when more than 255 objects)
+    <stem>_<k>.png         one binary PNG per object (0/255)
+    <stem>_preview.png     colour overlay
+    coco.json              COCO instances (RLE + polygons) for every saved image of the folder
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import cv2
+import numpy as np
+
+from isegm.annotation import rle
+from isegm.annotation.document import AnnotationDocument
+from isegm.annotation.render import render_preview
+from isegm.annotation.storage import (PathLike, ProjectFileError, atomic_write_bytes, atomic_write_json,
+                                      document_to_dict, load_project, mask_png_bytes, save_project)
+from isegm.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+COCO_FILE = 'coco.json'
+
+
+def output_paths(out_dir: PathLike, stem: str) -> Dict[str, Path]:
+    """Paths of the files written for one image."""
+    out_dir = Path(out_dir)
+    return {'project': out_dir / f'{stem}.json', 'instances': out_dir / f'{stem}_instances.png',
+            'preview': out_dir / f'{stem}_preview.png', 'coco': out_dir / COCO_FILE}
+
+
+def object_png_path(out_dir: PathLike, stem: str, k: int) -> Path:
+    return Path(out_dir) / f'{stem}_{k}.png'
+
+
+def mask_to_polygons(mask: np.ndarray, min_points: int = 3) -> List[List[float]]:
+    """Outer contours of a binary mask as COCO polygons ``[[x0, y0, x1, y1, ...], ...]``.
+
+    Polygons cannot express holes; the RLE is the exact form.
+    """
+    m = np.ascontiguousarray(mask.astype(np.uint8))
+    contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    polys = []
+    for c in contours:
+        c = c.reshape(-1, 2)
+        if len(c) < min_points:
+            # tiny blob: use its pixel box so the polygon stays valid
+            x0, y0 = c.min(axis=0)
+            x1, y1 = c.max(axis=0)
+            c = np.array([[x0, y0], [x1 + 1, y0], [x1 + 1, y1 + 1], [x0, y1 + 1]])
+        polys.append([float(v) for v in c.reshape(-1)])
+    return polys
+
+
+def export_image(doc: AnnotationDocument, image: np.ndarray, out_dir: PathLike, stem: str,
+                 update_coco: bool = True, preview_alpha: float = 0.5) -> Dict[str, Path]:
+    """Write all files of one image (every one atomically) and mark the document saved.
+
+    Per-object PNGs of objects that no longer exist (``<stem>_<k>.png`` with k > number of objects)
+    are removed so the folder always matches the project file. Returns the written paths.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if image.shape[:2] != doc.image_shape:
+        raise InputError(f'image is {image.shape[:2]} but the document is for {doc.image_shape}')
+    paths = output_paths(out_dir, stem)
+    save_project(doc, paths['project'])
+    atomic_write_bytes(paths['instances'], mask_png_bytes(doc.instance_map()))
+    for k, obj in enumerate(doc.objects, start=1):
+        atomic_write_bytes(object_png_path(out_dir, stem, k), mask_png_bytes(obj.mask.astype(np.uint8) * 255))
+    pattern = re.compile(re.escape(stem) + r'_(\d+)\.png$')
+    for p in out_dir.glob(f'{glob_escape(stem)}_*.png'):
+        m = pattern.match(p.name)
+        if m and int(m.group(1)) > len(doc.objects):
+            p.unlink()
+    atomic_write_bytes(paths['preview'], mask_png_bytes(render_preview(image, doc.objects, preview_alpha)))
+    if update_coco:
+        write_coco(out_dir)
+    logger.info('exported %d objects of %s to %s', len(doc.objects), stem, out_dir)
+    return paths
+
+
+def glob_escape(text: str) -> str:
+    return re.sub(r'([\[\]*?])', r'[\1]', text)
+
+
+def build_coco(out_dir: PathLike) -> Dict[str, Any]:
+    """COCO instances dict for every project file in ``out_dir`` (images sorted by file name).
+
+    Each annotation's ``segmentation`` is the exact compressed RLE; ``polygons`` holds the outer
+    contours for tools that want polygons. Category ids follow the sorted class labels.
+    """
+    out_dir = Path(out_dir)
+    projects = []
+    for p in sorted(out_dir.glob('*.json')):
+        if p.name == COCO_FILE:
+            continue
+        try:
+            data = json.loads(p.read_text(encoding='utf-8'))
+        except (OSError, json.JSONDecodeError) as exc:
+            logger.warning('skipping unreadable project file %s: %s', p, exc)
+            continue
+        if isinstance(data, dict) and data.get('format') == 'isegm-annotation':
+            projects.append((p, data))
+    labels = sorted({o.get('label', 'object') for _, d in projects for o in d['objects']})
+    categories = [{'id': i, 'name': name, 'supercategory': 'object'} for i, name in enumerate(labels, start=1)]
+    cat_ids = {c['name']: c['id'] for c in categories}
+    images, annotations = [], []
+    ann_id = 1
+    for image_id, (p, data) in enumerate(projects, start=1):
+        info = data['image']
+        images.append({'id': image_id, 'file_name': info.get('file_name') or p.stem,
+                       'height': int(info['height']), 'width': int(info['width'])})
+        for o in data['objects']:
+            mask = rle.decode(o['mask'])
+            if not mask.any():
+                continue
+            ys, xs = np.nonzero(mask)
+            bbox = [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]
+            annotations.append({'id': ann_id, 'image_id': image_id, 'category_id': cat_ids[o.get('label', 'object')],
+                                'segmentation': rle.encode(mask), 'polygons': mask_to_polygons(mask),
+                                'area': int(mask.sum()), 'bbox': bbox, 'iscrowd': 0})
+            ann_id += 1
+    return {'info': {'description': 'isegm annotations',
+                     'date_created': datetime.now(timezone.utc).isoformat(timespec='seconds')},
+            'licenses': [], 'images': images, 'annotations': annotations, 'categories': categories}
+
+
+def write_coco(out_dir: PathLike) -> Path:
+    """(Re)write ``coco.json`` in ``out_dir`` from all project files there, atomically."""
+    path = Path(out_dir) / COCO_FILE
+    atomic_write_json(path, build_coco(out_dir))
+    return path
+
+
+def load_document_for_image(out_dir: PathLike, stem: str, image_shape, image_name: str
+                            ) -> Optional[AnnotationDocument]:
+    """The saved document of an image, or None when it has no project file yet."""
+    path = output_paths(out_dir, stem)['project']
+    if not path.exists():
+        return None
+    return load_project(path, image_shape=image_shape, image_name=image_name)
+
+
+__all__ = ['export_image', 'build_coco', 'write_coco', 'mask_to_polygons', 'output_paths', 'object_png_path',
+           'load_document_for_image', 'ProjectFileError', 'document_to_dict', 'COCO_FILE']

@@ -1,0 +1,145 @@
+"""The GUI's controller without a display: real tiny model, real worker thread, real files."""
+import json
+import time
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from app.controller import InteractiveController
+from isegm.annotation.engine import AnnotationEngine, PredictorSettings
+from isegm.annotation.workspace import Workspace
+
+H, W = 64, 80
+
+
+def tiny_model(with_prev_mask=True):
+    from isegm.model.is_hrnet_model import HRNetModel
+    torch.manual_seed(0)
+    return HRNetModel(width=8, ocr_width=8, small=True, with_prev_mask=with_prev_mask, use_disks=True,
+                      norm_radius=5).eval()
+
+
+@pytest.fixture(scope='module')
+def model():
+    return tiny_model()
+
+
+def make_folder(tmp_path, n=2):
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 255, (H, W, 3), dtype=np.uint8)).save(tmp_path / f'img{i}.png')
+    return tmp_path
+
+
+def make_controller(model, folder, settings=None):
+    errors = []
+    c = InteractiveController(AnnotationEngine(model), Workspace(folder), model_name='tiny',
+                              settings=settings or PredictorSettings(use_zoom_in=False, with_flip=False))
+    c.on_error = lambda title, msg: errors.append((title, msg))
+    assert c.open_image()
+    return c, errors
+
+
+def wait_idle(c, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        c.poll()
+        if c.idle:
+            return
+        time.sleep(0.01)
+    raise AssertionError('controller did not become idle')
+
+
+def test_commands_during_inference_are_queued_in_order(model, tmp_path):
+    c, errors = make_controller(model, make_folder(tmp_path))
+    c.add_click(20, 30, True)
+    assert c.busy
+    c.add_click(50, 70, False)           # recorded at once, predicted after the running job
+    c.finish_object()                    # waits for the prediction of both clicks
+    c.add_click(5, 5, True)              # belongs to the next object: must come after the finish
+    c.request_save()
+    assert len(c.doc.draft.clicks) == 2 and not c.doc.objects
+    wait_idle(c)
+    assert not errors
+    assert len(c.doc.objects) in (0, 1)  # random weights: the first object may be empty
+    if c.doc.objects:
+        assert [tuple(k) for k in c.doc.objects[0].clicks] == [(20, 30, True), (50, 70, False)]
+    assert [tuple(k) for k in c.doc.draft.clicks] == [(5, 5, True)]
+    assert c.doc.draft.prob is not None and c.doc.draft.prob_clicks == 1
+    assert (tmp_path / 'annotations' / 'img0.json').exists()
+    assert 'device: cpu' in c.status_text() and 'tiny' in c.status_text()
+    c.close()
+
+
+def test_undo_restores_predictor_state(model, tmp_path):
+    c, errors = make_controller(model, make_folder(tmp_path), PredictorSettings(with_flip=False))   # with ZoomIn
+    c.add_click(30, 40, True)
+    wait_idle(c)
+    p1 = c.doc.draft.prob
+    c.add_click(10, 10, False)
+    wait_idle(c)
+    p2 = c.doc.draft.prob
+    c.undo()
+    assert c.idle                        # the one-click map is in the history: no new inference
+    np.testing.assert_array_equal(c.doc.draft.prob, p1)
+    c.add_click(10, 10, False)           # same click again from the restored state -> same result
+    wait_idle(c)
+    np.testing.assert_allclose(c.doc.draft.prob, p2, atol=1e-6)
+    c.redo()                             # nothing to redo after a new click
+    assert len(c.doc.draft.clicks) == 2 and not errors
+    c.close()
+
+
+def test_folder_mode_autosaves_and_resumes(model, tmp_path):
+    c, errors = make_controller(model, make_folder(tmp_path, 3))
+    c.brush_radius = 4
+    c.paint([(20, 20), (20, 40)])
+    c.next_image()                       # the open object is finished and saved on the switch
+    wait_idle(c)
+    assert c.workspace.progress == '2 / 3' and c.image_path.name == 'img1.png'
+    saved = json.loads((tmp_path / 'annotations' / 'img0.json').read_text())
+    assert len(saved['objects']) == 1 and saved['objects'][0]['area'] > 0
+    c.next_unannotated()
+    wait_idle(c)
+    assert c.image_path.name == 'img2.png'
+    c.previous_image()
+    c.previous_image()
+    wait_idle(c)
+    assert c.image_path.name == 'img0.png' and len(c.doc.objects) == 1
+    c.reopen_object(1)
+    c.paint([(50, 60)], erase=False)
+    c.finish_object()
+    wait_idle(c)
+    assert len(c.doc.objects) == 1 and c.doc.objects[0].area > saved['objects'][0]['area']
+    assert not errors
+    c.close()
+
+
+def test_load_mask_and_errors(model, tmp_path):
+    folder = tmp_path / 'images'
+    folder.mkdir()
+    make_folder(folder)
+    mask = np.zeros((H, W), np.uint8)
+    mask[10:30, 10:40] = 255
+    Image.fromarray(mask).save(tmp_path / 'mask.png')
+    c, errors = make_controller(model, folder)
+    c.load_mask(tmp_path / 'mask.png')
+    assert not errors and c.doc.current_mask().sum() == 600
+    c.add_click(15, 15, True)
+    req_prev = c.doc.prediction_request().prev_mask
+    assert req_prev is not None and req_prev.sum() == 600
+    wait_idle(c)
+    # a broken image: error reported, current image kept
+    (tmp_path / 'broken.png').write_bytes(b'not a png')
+    assert not c.open_image(tmp_path / 'broken.png')
+    assert errors and errors[-1][0] == 'Open image' and c.image_path.name == 'img0.png'
+    c.close()
+    # a model without the previous-mask input refuses masks with a clear message
+    c2, errors2 = make_controller(tiny_model(with_prev_mask=False), folder)
+    c2.load_mask(tmp_path / 'mask.png')
+    assert errors2 and 'previous-mask' in errors2[0][1] and c2.doc.draft.is_empty
+    c2.set_mode('extreme')               # no extreme model loaded
+    assert c2.mode == 'click' and 'extreme' in errors2[-1][1]
+    c2.close()
