@@ -67,7 +67,7 @@ def _pil_to_rgb(img: Image.Image) -> np.ndarray:
         img = img.convert('RGBA')
     if img.mode != 'RGB':
         img = img.convert('RGB')
-    return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
+    return np.array(img, dtype=np.uint8)  # a writable copy (np.asarray of a PIL image is read-only)
 
 
 def load_image(path: PathLike) -> np.ndarray:

@@ -168,3 +168,13 @@ def test_dextr_state_dict_with_module_prefix_and_no_counters(tmp_path, reference
     with torch.no_grad():
         out = model(torch.from_numpy(io['input']))
     assert _rel_err(out.numpy(), io['output']) <= 1e-3
+
+
+def test_fbrs_top_level_aspp_dropout_key(tmp_path, reference_dir, reference_weights):
+    schema = reference_weights.load_schema(reference_dir / 'fbrs' / 'resnet34_dh128_sbd' / 'schema.json')
+    sd = reference_weights.reference_state_dict(schema)
+    sd['aspp_dropout'] = torch.tensor(0.5)
+    p = tmp_path / 'r34.pth'
+    torch.save(sd, p)
+    model = load_model(str(p))
+    assert model._config['params']['aspp_dropout']['value'] == pytest.approx(0.5)
