@@ -98,8 +98,7 @@ def main(argv=None):
     except IsegmError as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
-    from isegm.model.is_dextr_model import DextrModel
-    is_extreme = isinstance(model, DextrModel) or getattr(model, 'task', 'click') == 'extreme'
+    is_extreme = getattr(model, 'task', 'click') == 'extreme'
     mode = 'extreme' if is_extreme else args.mode
 
     save_dir = Path(args.save_dir or Path(cfg['EXPS_PATH']) / 'evaluation_logs') / info['name'] / mode

@@ -32,6 +32,8 @@ CLASS_TABLE: Dict[str, Tuple[str, str]] = {
     'isegm.model.fbrs_models.FBRSHRNetModel': ('isegm.model.fbrs_models', 'FBRSHRNetModel'),
     'isegm.model.fbrs_models.FBRSDeeplabModel': ('isegm.model.fbrs_models', 'FBRSDeeplabModel'),
     'isegm.model.is_dextr_model.DextrModel': ('isegm.model.is_dextr_model', 'DextrModel'),
+    'isegm.model.is_compact_model.CompactClickModel': ('isegm.model.is_compact_model', 'CompactClickModel'),
+    'isegm.model.is_compact_model.CompactExtremeModel': ('isegm.model.is_compact_model', 'CompactExtremeModel'),
 }
 
 

@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 class DextrModel(DextrResNet):
     """DEXTR network (dilated ResNet-101 + PSP head). Keys: ``conv1``, ``bn1``, ``layer1..4``, ``layer5``."""
+    task = 'extreme'  # what the model does: 'click' or 'extreme' (used by loaders and tools)
 
     _config_class_path = 'isegm.model.is_dextr_model.DextrModel'
 

@@ -20,6 +20,7 @@ IMAGENET_MEAN_STD = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
 
 
 class ISModel(nn.Module):
+    task = 'click'  # what the model does: 'click' or 'extreme' (used by loaders and tools)
     @serialize
     def __init__(self, use_rgb_conv: bool = True, with_aux_output: bool = False,
                  norm_radius: float = 260, use_disks: bool = False, cpu_dist_maps: bool = False,

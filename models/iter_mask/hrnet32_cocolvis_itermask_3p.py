@@ -1,0 +1,8 @@
+"""RITM HRNet32 ITER-M: HRNetModel(width=32, ocr_width=128, with_aux_output=True, use_leaky_relu=True, use_rgb_conv=False, use_disks=True, norm_radius=5, with_prev_mask=True), COCO+LVIS, as the official config of the same name."""
+from isegm.engine.recipe_utils import ritm_cocolvis_recipe
+from isegm.model.is_hrnet_model import HRNetModel
+
+
+def main(ctx):
+    model = HRNetModel(width=32, ocr_width=128, with_aux_output=True, use_leaky_relu=True, use_rgb_conv=False, use_disks=True, norm_radius=5, with_prev_mask=True)
+    ritm_cocolvis_recipe(ctx, model, 'HRNETV2_W32', batch_size=19, max_num_next_clicks=3)
