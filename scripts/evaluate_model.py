@@ -70,7 +70,7 @@ def evaluate_click_model(args, model, dataset, device):
 
 
 def evaluate_extreme_model(args, model, dataset, device):
-    from isegm.inference.extreme_points import extreme_points_from_mask
+    from isegm.utils.extreme_geometry import extreme_points_from_mask
     from isegm.inference.predictors.extreme import ExtremePointsPredictor
     predictor = ExtremePointsPredictor(model, device=device)
     ious, start = [], time.time()

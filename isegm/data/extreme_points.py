@@ -16,42 +16,28 @@ from torch.utils.data import Dataset
 
 from isegm.data.base import DSample, ISDataset
 from isegm.data.transforms import Compose, HorizontalFlip, ScaleRotate
+from isegm.utils.extreme_geometry import (crop_with_zero_pad, extreme_points_from_mask, gaussian_heatmap,
+                                          rescale_to_range)
 
 
 def extreme_points(mask: np.ndarray, pert: int = 0) -> np.ndarray:
     """``4 x 2`` ``(x, y)`` points: left, right, top, bottom; each drawn among the mask pixels within
-    ``pert`` of the extreme coordinate (the extreme pixel itself when ``pert == 0``)."""
-    ys, xs = np.nonzero(mask)
-
-    def pick(sel):
-        idx = np.flatnonzero(sel)
-        i = idx[np.random.randint(len(idx))]
-        return [xs[i], ys[i]]
-
-    return np.array([pick(xs <= xs.min() + pert), pick(xs >= xs.max() - pert),
-                     pick(ys <= ys.min() + pert), pick(ys >= ys.max() - pert)], dtype=np.int64)
+    ``pert`` of the extreme coordinate (numpy's global random state, so worker seeding applies)."""
+    rng = np.random.default_rng(np.random.randint(2 ** 31))
+    return extreme_points_from_mask(mask, pert=pert, rng=rng)[:, ::-1].copy()
 
 
 def points_heatmap(points: np.ndarray, height: int, width: int, sigma: float = 10.0) -> np.ndarray:
-    """Max over points of ``exp(-4 ln2 ((x-x0)^2 + (y-y0)^2) / sigma^2)``, scaled to 0..255 (DEXTR)."""
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
-    h = np.zeros((height, width), np.float64)
-    for x0, y0 in points:
-        h = np.maximum(h, np.exp(-4 * np.log(2) * ((xx - x0) ** 2 + (yy - y0) ** 2) / sigma ** 2))
-    h = 255 * (h - h.min()) / max(h.max() - h.min(), 1e-8)
-    return h.astype(np.float32)
+    """DEXTR heatmap of ``(x, y)`` points, scaled to 0..255 (float32), exactly as inference builds it."""
+    return rescale_to_range(gaussian_heatmap((height, width), points, sigma)).astype(np.float32)
 
 
 def crop_from_mask(image: np.ndarray, mask: np.ndarray, relax: int) -> Tuple[np.ndarray, Tuple[int, int, int, int]]:
     """Crop the mask's bounding box grown by ``relax`` px, zero-padded where it leaves the image.
     Returns the crop and the box ``(x0, y0, x1, y1)`` (inclusive)."""
     ys, xs = np.nonzero(mask)
-    x0, y0, x1, y1 = xs.min() - relax, ys.min() - relax, xs.max() + relax, ys.max() + relax
-    h, w = mask.shape
-    out = np.zeros((y1 - y0 + 1, x1 - x0 + 1) + image.shape[2:], image.dtype)
-    sy0, sx0, sy1, sx1 = max(y0, 0), max(x0, 0), min(y1, h - 1), min(x1, w - 1)
-    out[sy0 - y0:sy1 - y0 + 1, sx0 - x0:sx1 - x0 + 1] = image[sy0:sy1 + 1, sx0:sx1 + 1]
-    return out, (x0, y0, x1, y1)
+    box = (int(xs.min()) - relax, int(ys.min()) - relax, int(xs.max()) + relax, int(ys.max()) + relax)
+    return crop_with_zero_pad(image, box), box
 
 
 class ExtremePointsDataset(Dataset):

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from isegm.errors import InputError
-from isegm.inference.heatmaps import (crop_with_zero_pad, extreme_points_bbox, gaussian_heatmap,
+from isegm.utils.extreme_geometry import (crop_with_zero_pad, extreme_points_bbox, gaussian_heatmap,
                                       paste_crop_probability, points_to_crop_grid, rescale_to_range)
 from isegm.inference.predictors.extreme import ExtremePointsPredictor, predict_masks, validate_extreme_points
 from isegm.model.is_dextr_model import DextrModel

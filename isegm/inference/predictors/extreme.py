@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from isegm.errors import InputError
-from isegm.inference.heatmaps import (Box, crop_with_zero_pad, extreme_points_bbox, gaussian_heatmap,
+from isegm.utils.extreme_geometry import (Box, crop_with_zero_pad, extreme_points_bbox, gaussian_heatmap,
                                       paste_crop_probability, points_to_crop_grid, rescale_to_range,
                                       resize_crop)
 from isegm.utils.image_io import to_rgb_uint8
