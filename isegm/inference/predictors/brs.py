@@ -82,6 +82,10 @@ class BRSBasePredictor(BasePredictor):
         """Number of distinct images in the batch (the flip half shares their variables)."""
         return image_nd.shape[0] // 2 if self.with_flip else image_nd.shape[0]
 
+    def _net_sees_all_clicks(self, num_clicks: int) -> bool:
+        """Whether the network input still holds every click (else cached features can be reused)."""
+        return self.net_clicks_limit is None or num_clicks <= self.net_clicks_limit
+
     def _optimize(self, get_prediction_logits: Callable[..., torch.Tensor], pos_mask: torch.Tensor,
                   neg_mask: torch.Tensor, num_clicks: int, shape: Optional[Sequence[int]] = None
                   ) -> torch.Tensor:
@@ -229,7 +233,7 @@ class FeatureBRSPredictor(BRSBasePredictor):
 
         if self.opt_data is None or self.opt_data.shape[0] // (2 * self.num_channels) != bs:
             self.opt_data = np.zeros(bs * 2 * self.num_channels, dtype=np.float32)
-        if num_clicks <= self.net_clicks_limit or is_image_changed or self.input_data is None:
+        if self._net_sees_all_clicks(num_clicks) or is_image_changed or self.input_data is None:
             self.input_data = self._get_head_input(image_nd, points_nd)
 
         fe = self.net.feature_extractor
@@ -298,7 +302,7 @@ class HRNetFeatureBRSPredictor(BRSBasePredictor):
 
         if self.opt_data is None or self.opt_data.shape[0] // (2 * self.num_channels) != bs:
             self.opt_data = np.zeros(bs * 2 * self.num_channels, dtype=np.float32)
-        if num_clicks <= self.net_clicks_limit or is_image_changed or self.input_data is None:
+        if self._net_sees_all_clicks(num_clicks) or is_image_changed or self.input_data is None:
             self.input_data = self._get_head_input(image_nd, points_nd)
 
         fe = self.net.feature_extractor
