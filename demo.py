@@ -37,11 +37,17 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 
 def choose_device(args: argparse.Namespace) -> str:
+    """'cpu' or 'cuda:N'; ``--gpu=N`` without CUDA (or without GPU N) falls back to the CPU with a warning."""
     if args.cpu or args.gpu is None:
         return 'cpu'
     import torch
     if not torch.cuda.is_available():
         logger.warning('--gpu=%d given but CUDA is not available: running on the CPU', args.gpu)
+        return 'cpu'
+    count = torch.cuda.device_count()
+    if not 0 <= args.gpu < count:
+        logger.warning('--gpu=%d given but there are only %d GPUs (0..%d): running on the CPU',
+                       args.gpu, count, count - 1)
         return 'cpu'
     return f'cuda:{args.gpu}'
 
@@ -91,7 +97,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     try:
         controller = build_controller(args)
-    except (IsegmError, OSError) as exc:
+    except (IsegmError, OSError, RuntimeError) as exc:
+        # RuntimeError: e.g. CUDA failing to initialise; the message is enough, no traceback
         logger.error('%s', exc)
         root.withdraw()
         messagebox.showerror('isegm', str(exc))
@@ -100,7 +107,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     from app.app import AnnotationApp
     root.geometry('1280x800')
     AnnotationApp(root, controller)
-    controller.open_image()
+    controller.start()
     root.mainloop()
     return 0
 

@@ -26,9 +26,10 @@ KEYS = [
     ('<Control-Z>', 'redo'), ('<Control-s>', 'request_save'), ('e', 'toggle_extreme_mode'), ('b', 'toggle_brush'),
     ('x', 'toggle_eraser'), ('n', 'next_image'), ('<Next>', 'next_image'), ('p', 'previous_image'),
     ('<Prior>', 'previous_image'), ('u', 'next_unannotated'), ('r', 'reset_clicks'), ('f', 'fit'),
-    ('<Delete>', 'delete_selected'),
+    ('<Delete>', 'delete_selected'), ('<Control-q>', 'quit_app'),
 ]
-VIEW_COMMANDS = {'fit', 'toggle_eraser', 'delete_selected'}
+VIEW_COMMANDS = {'fit', 'toggle_eraser', 'delete_selected', 'quit_app'}
+ANYWHERE_COMMANDS = ('undo', 'redo', 'request_save', 'quit_app')   # also while typing in a text field
 
 
 class AnnotationApp(ttk.Frame):
@@ -40,8 +41,10 @@ class AnnotationApp(ttk.Frame):
         self.controller = controller
         self._stroke: List[Tuple[float, float]] = []
         self._closing = False
+        self._poll_id = None
         root.title(TITLE)
         root.protocol('WM_DELETE_WINDOW', self.quit_app)
+        root.report_callback_exception = self._report_callback_exception
         self.pack(fill='both', expand=True)
         self._build()
         self._bind_keys()
@@ -59,7 +62,7 @@ class AnnotationApp(ttk.Frame):
         file_menu.add_command(label='Load mask...', command=self.load_mask_dialog)
         file_menu.add_command(label='Save', accelerator='Ctrl+S', command=c.request_save)
         file_menu.add_separator()
-        file_menu.add_command(label='Quit', command=self.quit_app)
+        file_menu.add_command(label='Quit', accelerator='Ctrl+Q', command=self.quit_app)
         menubar.add_cascade(label='File', menu=file_menu)
         self.root.config(menu=menubar)
 
@@ -109,7 +112,7 @@ class AnnotationApp(ttk.Frame):
                                   on_rename=c.rename_object, on_delete=self._confirm_delete,
                                   on_overwrite=c.set_overwrite)
         self.objects.pack(fill='both', expand=True, padx=2, pady=2)
-        self.settings = SettingsPanel(side, c.settings, on_apply=c.apply_settings)
+        self.settings = SettingsPanel(side, c.settings, on_apply=c.apply_settings, get_settings=lambda: c.settings)
         self.settings.pack(fill='x', padx=2, pady=2)
 
     def _bind_keys(self) -> None:
@@ -122,7 +125,7 @@ class AnnotationApp(ttk.Frame):
 
     def _key_handler(self, name: str):
         def handler(event):
-            if isinstance(event.widget, TEXT_INPUT_WIDGETS) and not name.startswith(('undo', 'redo', 'request')):
+            if isinstance(event.widget, TEXT_INPUT_WIDGETS) and not name.startswith(ANYWHERE_COMMANDS):
                 return None
             target = self if name in VIEW_COMMANDS else self.controller
             getattr(target, name)()
@@ -201,17 +204,7 @@ class AnnotationApp(ttk.Frame):
             self._open_source(Path(path))
 
     def _open_source(self, path: Path) -> None:
-        from isegm.annotation.workspace import Workspace
-        from isegm.errors import InputError
-        c = self.controller
-        if c.has_unsaved_work and not c._autosave_before_leaving():
-            return
-        try:
-            c.workspace = Workspace(path)
-        except InputError as exc:
-            self.show_error('Open', str(exc))
-            return
-        c.open_image()
+        self.controller.open_source(path)
 
     def load_mask_dialog(self) -> None:
         path = filedialog.askopenfilename(parent=self.root, title='Load mask')
@@ -223,16 +216,41 @@ class AnnotationApp(ttk.Frame):
         if not self._closing:
             messagebox.showerror(title, message, parent=self.root)
 
+    def _report_callback_exception(self, exc_type, exc, tb) -> None:
+        """Last line of defence: an unexpected error in a Tk callback opens a dialog; the window stays."""
+        logger.error('unexpected error in the GUI', exc_info=(exc_type, exc, tb))
+        self.show_error('Unexpected error', f'{exc_type.__name__}: {exc}\nThe annotation in memory is kept: save it '
+                                            'with Ctrl+S. Please report this problem with the log.')
+
     def quit_app(self) -> None:
+        """Close the window (Ctrl+Q, File > Quit, the window's close button); asks when work is unsaved.
+
+        Yes saves first (after the running prediction and queued commands) and quits only if the save
+        worked; No quits without saving; Cancel keeps the window.
+        """
         c = self.controller
+        if self._closing:
+            return
         if c.has_unsaved_work:
-            answer = messagebox.askyesnocancel('Quit', 'Save changes before quitting?', parent=self.root)
+            answer = messagebox.askyesnocancel(
+                'Quit', 'Save changes before quitting?\n\nYes: save and quit.  No: quit without saving.  '
+                        'Cancel: keep working.', parent=self.root)
             if answer is None:
                 return
-            if answer and not c._autosave_before_leaving():
+            if answer:
+                c.message = 'saving before quitting...'
+                c.save_then(self._close)
+                self.refresh()
                 return
+        self._close()
+
+    def _close(self) -> None:
+        if self._closing:
+            return
         self._closing = True
-        c.close()
+        if self._poll_id is not None:
+            self.root.after_cancel(self._poll_id)
+        self.controller.close()
         self.root.destroy()
 
     # ------------------------------------------------------------------ drawing
@@ -246,7 +264,7 @@ class AnnotationApp(ttk.Frame):
             self.canvas.set_image(overlay, reset_view=not same_image)
             self._shown_path = c.image_path
             self.objects.update_objects(c.doc.objects, c.selected_id)
-            self.root.title(f'{TITLE} - {c.image_path.name}')
+            self.root.title(f'{TITLE} - {c.image_path.name}' + (' *' if c.has_unsaved_work else ''))
         self.progress_var.set(c.workspace.progress)
         self.status.set(c.status_text())
         self.extreme_btn.state(['pressed'] if c.mode == 'extreme' else ['!pressed'])
@@ -258,4 +276,5 @@ class AnnotationApp(ttk.Frame):
         try:
             self.controller.poll()
         finally:
-            self.root.after(POLL_MS, self._poll)
+            if not self._closing:
+                self._poll_id = self.root.after(POLL_MS, self._poll)

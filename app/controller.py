@@ -108,13 +108,66 @@ class InteractiveController:
 
     # ------------------------------------------------------------------ images
     def open_image(self, path: Optional[Path] = None) -> bool:
-        """Load an image (default: the workspace's current one) and its saved annotation."""
+        """Load an image (default: the workspace's current one) and its saved annotation.
+
+        An unreadable image is reported (``on_error``) and the current image stays; returns success.
+        """
         path = Path(path) if path is not None else self.workspace.current
         try:
             image = _load_image(path)
         except (ImageLoadError, InputError, OSError) as exc:
+            self.workspace.unreadable.add(path)
             self._error('Open image', exc)
             return False
+        self._show(path, image)
+        return True
+
+    def start(self) -> bool:
+        """Open the workspace's current image; in folder mode unreadable images are skipped (reported)."""
+        return self._open_stepping(self.workspace.next, first=self.workspace.current)
+
+    def _open_stepping(self, move: Callable[[], Optional[Path]], first: Optional[Path] = None) -> bool:
+        """Open ``first`` (default: ``move()``, which moves the workspace); while the image cannot be
+        read, step on with ``move``.
+
+        Every image that fails is reported once in a single dialog; when none can be opened the
+        workspace goes back to where it was and the current image stays. Returns success.
+        """
+        old = self.workspace.index
+        target = first if first is not None else move()
+        skipped: List[str] = []
+        seen = set()
+        while target is not None and target not in seen:
+            seen.add(target)
+            known_bad = target in self.workspace.unreadable
+            try:
+                image = _load_image(target)
+            except (ImageLoadError, InputError, OSError) as exc:
+                self.workspace.unreadable.add(target)
+                if not known_bad:
+                    skipped.append(str(exc))
+                logger.warning('skipping unreadable image %s: %s', target, exc)
+                target = move()
+                continue
+            self.workspace.unreadable.discard(target)
+            self._show(target, image)
+            if skipped:
+                self._error('Open image', 'Skipped images that cannot be read:\n' + '\n'.join(skipped)
+                            + f'\n\nNow showing {target.name}.')
+                self.message = f'{target.name} (skipped {len(skipped)} unreadable)'
+                self._notify()
+            return True
+        if self.workspace.index != old:
+            self.workspace.go(old)
+        if skipped:
+            self._error('Open image', 'Cannot read:\n' + '\n'.join(skipped)
+                        + ('\n\nThe current image stays open.' if self.doc is not None else ''))
+        else:
+            self.message = 'no more images in that direction'
+        self._notify()
+        return False
+
+    def _show(self, path: Path, image: np.ndarray) -> None:
         out_dir = self.workspace.output_dir
         remove_stale_temp_files(out_dir)
         project = output_paths(out_dir, path.stem)['project']
@@ -124,8 +177,12 @@ class InteractiveController:
                 doc = load_project(project, image_shape=image.shape[:2], image_name=path.name)
             except ProjectFileError as exc:
                 backup = project.with_name(f'{project.stem}.damaged-{int(time.time())}.json.bak')
-                shutil.copy2(project, backup)
-                self._error('Open annotation', f'{exc}\nThe file was copied to {backup.name}; starting empty.')
+                try:
+                    shutil.copy2(project, backup)
+                    note = f'The file was copied to {backup.name}; starting empty.'
+                except OSError as copy_exc:
+                    note = f'It could not be backed up ({copy_exc}); starting empty, it is overwritten on save.'
+                self._error('Open annotation', f'{exc}\n{note}')
         if doc is None:
             doc = AnnotationDocument(image.shape[:2], image_name=path.name)
         doc.prob_thresh = self.settings.prob_thresh
@@ -138,30 +195,48 @@ class InteractiveController:
         self.message = f'{path.name}: {len(doc.objects)} objects loaded' if doc.objects else path.name
         logger.info('opened %s (%dx%d)', path, image.shape[1], image.shape[0])
         self._notify()
-        return True
 
     def _switch(self, move: Callable[[], Optional[Path]]) -> None:
         def run():
             if not self._autosave_before_leaving():
                 return
-            old = self.workspace.index
-            target = move()
-            if target is None:
-                self.message = 'no more images in that direction'
-                self._notify()
-                return
-            if not self.open_image(target):
-                self.workspace.go(old)
+            self._open_stepping(move)
         self._run_or_defer(run)
 
     def next_image(self) -> None:
+        """Autosave, then the next readable image of the folder (n, PageDown)."""
         self._switch(self.workspace.next)
 
     def previous_image(self) -> None:
+        """Autosave, then the previous readable image of the folder (p, PageUp)."""
         self._switch(self.workspace.previous)
 
     def next_unannotated(self) -> None:
+        """Autosave, then the next image without a project file (u)."""
         self._switch(self.workspace.next_unannotated)
+
+    def open_source(self, source: Path, output: Optional[Path] = None) -> None:
+        """Autosave, then open another image or folder (File menu); a bad path is reported."""
+        def run():
+            if not self._autosave_before_leaving():
+                return
+            try:
+                workspace = Workspace(source, output=output)
+            except InputError as exc:
+                self._error('Open', exc)
+                return
+            old, self.workspace = self.workspace, workspace
+            if not self.start():
+                self.workspace = old
+        self._run_or_defer(run)
+
+    def save_then(self, callback: Callable[[], None]) -> None:
+        """After the running prediction and queued commands: save (finishing the open object) and,
+        if that worked, call ``callback`` (quitting). A failed save is reported and nothing else happens."""
+        def run():
+            if self._autosave_before_leaving():
+                callback()
+        self._run_or_defer(run)
 
     def _autosave_before_leaving(self) -> bool:
         doc = self.doc
@@ -330,6 +405,8 @@ class InteractiveController:
 
     # ------------------------------------------------------------------ history and objects
     def undo(self) -> None:
+        if self.doc is None:
+            return
         if self.extreme_points and not self.busy:
             self.extreme_points.pop()
             self._notify()
@@ -343,6 +420,8 @@ class InteractiveController:
         self._run_or_defer(run)
 
     def redo(self) -> None:
+        if self.doc is None:
+            return
         def run():
             if self.doc.redo():
                 self._request_prediction()
@@ -350,6 +429,8 @@ class InteractiveController:
         self._run_or_defer(run)
 
     def reset_clicks(self) -> None:
+        if self.doc is None:
+            return
         def run():
             self.extreme_points = []
             self.doc.reset_clicks()
@@ -358,6 +439,8 @@ class InteractiveController:
 
     def finish_object(self) -> None:
         """Space: the draft becomes an object; autosave follows."""
+        if self.doc is None:
+            return
         def run():
             obj = self.doc.finish_object(overwrite=self.overwrite_finished)
             if obj is None:
@@ -371,6 +454,8 @@ class InteractiveController:
 
     def partially_finish(self) -> None:
         """'a': freeze the current mask and continue the same object with new clicks."""
+        if self.doc is None:
+            return
         def run():
             if self.doc.partially_finish():
                 self.message = 'part frozen: new clicks add to the object'
@@ -382,6 +467,8 @@ class InteractiveController:
         self._notify()
 
     def reopen_object(self, object_id: int) -> None:
+        if self.doc is None:
+            return
         def run():
             try:
                 self.doc.reopen_object(object_id, as_prev_mask=self.engine.with_prev_mask)
@@ -394,6 +481,8 @@ class InteractiveController:
         self._run_or_defer(run)
 
     def delete_object(self, object_id: int) -> None:
+        if self.doc is None:
+            return
         def run():
             try:
                 self.doc.delete_object(object_id)
@@ -407,6 +496,8 @@ class InteractiveController:
         self._run_or_defer(run)
 
     def rename_object(self, object_id: int, label: str) -> None:
+        if self.doc is None:
+            return
         def run():
             try:
                 self.doc.rename_object(object_id, label)
@@ -417,6 +508,8 @@ class InteractiveController:
         self._run_or_defer(run)
 
     def set_draft_label(self, label: str) -> None:
+        if self.doc is None:
+            return
         try:
             self.doc.set_draft_label(label)
         except InputError as exc:
@@ -458,6 +551,9 @@ class InteractiveController:
             return
         if self.doc is not None:
             self.doc.prob_thresh = self.settings.prob_thresh
+        st = self.settings
+        zoom = f'ZoomIn {st.target_size}' if st.use_zoom_in else 'ZoomIn off'
+        self.message = f'settings applied from the next click: {st.brs_mode}, {zoom}'
         self._notify()
 
     def set_threshold(self, value: float) -> None:

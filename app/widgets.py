@@ -38,11 +38,18 @@ class DisplayPanel(ttk.LabelFrame):
 
 
 class SettingsPanel(ttk.LabelFrame):
-    """ZoomIn and BRS settings; "Apply" hands a :class:`PredictorSettings` to ``on_apply``."""
+    """ZoomIn and BRS settings; they reach ``on_apply`` as a :class:`PredictorSettings`.
 
-    def __init__(self, parent, settings: PredictorSettings, on_apply: Callable[[PredictorSettings], None]):
+    Check boxes and the BRS mode apply at once; numbers apply with Return, the spin arrows or "Apply".
+    The fields the panel does not show (threshold, flip, longest side) come from ``get_settings()``
+    (the settings in use), so applying never resets the threshold slider. As in RITM's demo, network
+    clicks and L-BFGS iterations are disabled for NoBRS (the network then sees every click).
+    """
+
+    def __init__(self, parent, settings: PredictorSettings, on_apply: Callable[[PredictorSettings], None],
+                 get_settings: Optional[Callable[[], PredictorSettings]] = None):
         super().__init__(parent, text='Predictor settings (apply from the next click)')
-        self._base = settings
+        self._get_settings = get_settings or (lambda: settings)
         self.on_apply = on_apply
         self.use_zoom_in = tk.BooleanVar(value=settings.use_zoom_in)
         self.fixed_crop = tk.BooleanVar(value=settings.fixed_crop)
@@ -55,28 +62,45 @@ class SettingsPanel(ttk.LabelFrame):
 
         row = ttk.Frame(self)
         row.pack(fill='x', padx=4)
-        ttk.Checkbutton(row, text='ZoomIn', variable=self.use_zoom_in, takefocus=False).pack(side='left')
-        ttk.Checkbutton(row, text='Fixed crop', variable=self.fixed_crop, takefocus=False).pack(side='left')
+        self.zoom_in_check = ttk.Checkbutton(row, text='ZoomIn', variable=self.use_zoom_in, takefocus=False,
+                                             command=self.apply)
+        self.zoom_in_check.pack(side='left')
+        ttk.Checkbutton(row, text='Fixed crop', variable=self.fixed_crop, takefocus=False,
+                        command=self.apply).pack(side='left')
         self._spin('Skip clicks', self.skip_clicks, -1, 100, 1)
         self._spin('Target size', self.target_size, 100, 2000, 10)
         self._spin('Expand ratio', self.expansion_ratio, 1.0, 3.0, 0.1)
         frame = ttk.Frame(self)
         frame.pack(fill='x', padx=4, pady=1)
         ttk.Label(frame, text='BRS mode', width=14).pack(side='left')
-        ttk.Combobox(frame, textvariable=self.brs_mode, values=BRS_MODES, state='readonly', width=12,
-                     takefocus=False).pack(side='left')
-        self._spin('Network clicks', self.net_clicks_limit, 1, 50, 1)
-        self._spin('L-BFGS max iters', self.lbfgs_max_iters, 1, 200, 1)
-        ttk.Button(self, text='Apply', command=self.apply, takefocus=False).pack(anchor='e', padx=4, pady=2)
+        self.brs_combo = ttk.Combobox(frame, textvariable=self.brs_mode, values=BRS_MODES, state='readonly',
+                                      width=12, takefocus=False)
+        self.brs_combo.pack(side='left')
+        self.brs_combo.bind('<<ComboboxSelected>>', lambda e: self.apply())
+        self.net_clicks_spin = self._spin('Network clicks', self.net_clicks_limit, 1, 50, 1)
+        self.lbfgs_spin = self._spin('L-BFGS max iters', self.lbfgs_max_iters, 1, 200, 1)
+        self.apply_button = ttk.Button(self, text='Apply', command=self.apply, takefocus=False)
+        self.apply_button.pack(anchor='e', padx=4, pady=2)
+        self._update_states()
 
-    def _spin(self, text, var, from_, to, inc):
+    def _spin(self, text, var, from_, to, inc) -> ttk.Spinbox:
         frame = ttk.Frame(self)
         frame.pack(fill='x', padx=4, pady=1)
         ttk.Label(frame, text=text, width=14).pack(side='left')
-        ttk.Spinbox(frame, textvariable=var, from_=from_, to=to, increment=inc, width=8).pack(side='left')
+        spin = ttk.Spinbox(frame, textvariable=var, from_=from_, to=to, increment=inc, width=8, command=self.apply)
+        spin.pack(side='left')
+        spin.bind('<Return>', lambda e: self.apply())
+        spin.bind('<KP_Enter>', lambda e: self.apply())
+        return spin
+
+    def _update_states(self) -> None:
+        state = ['disabled'] if self.brs_mode.get() == 'NoBRS' else ['!disabled']
+        self.net_clicks_spin.state(state)
+        self.lbfgs_spin.state(state)
 
     def current(self, base: Optional[PredictorSettings] = None) -> PredictorSettings:
-        base = base or self._base
+        """The panel's values over ``base`` (default: the settings in use)."""
+        base = base or self._get_settings()
         return PredictorSettings(
             brs_mode=self.brs_mode.get(), use_zoom_in=self.use_zoom_in.get(), fixed_crop=self.fixed_crop.get(),
             skip_clicks=int(self.skip_clicks.get()), target_size=int(self.target_size.get()),
@@ -85,11 +109,14 @@ class SettingsPanel(ttk.LabelFrame):
             prob_thresh=base.prob_thresh)
 
     def apply(self) -> None:
+        """Hand the panel's values to ``on_apply``; a field that is not a number opens a dialog."""
+        self._update_states()
         try:
             settings = self.current()
         except (tk.TclError, ValueError) as exc:
             from tkinter import messagebox
-            messagebox.showerror('Settings', f'invalid number: {exc}', parent=self)
+            messagebox.showerror('Settings', f'A setting is not a valid number ({exc}); correct it and press '
+                                 'Apply.', parent=self)
             return
         self.on_apply(settings)
 

@@ -47,7 +47,9 @@ class InferenceWorker:
             try:
                 result = fn()
             except BaseException as exc:  # noqa: BLE001 - every failure goes back to the GUI
-                logger.exception('inference failed')
+                # the GUI shows the message in a dialog; the traceback only at debug level
+                logger.error('inference failed: %s: %s', type(exc).__name__, exc)
+                logger.debug('inference traceback', exc_info=True)
                 self._results.put((on_error, (exc,)))
             else:
                 self._results.put((on_done, (result, time.perf_counter() - start)))

@@ -24,7 +24,7 @@ from isegm.annotation import rle
 from isegm.annotation.document import AnnotationDocument
 from isegm.annotation.render import render_preview
 from isegm.annotation.storage import (PathLike, ProjectFileError, atomic_write_bytes, atomic_write_json,
-                                      document_to_dict, load_project, mask_png_bytes, save_project)
+                                      document_to_dict, load_project, mask_png_bytes)
 from isegm.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -66,6 +66,8 @@ def export_image(doc: AnnotationDocument, image: np.ndarray, out_dir: PathLike, 
                  update_coco: bool = True, preview_alpha: float = 0.5) -> Dict[str, Path]:
     """Write all files of one image (every one atomically) and mark the document saved.
 
+    The document is marked saved only when every file was written: after a failure (read-only
+    folder, full disk) it still reports unsaved work, and each file is either the old or the new one.
     Per-object PNGs of objects that no longer exist (``<stem>_<k>.png`` with k > number of objects)
     are removed so the folder always matches the project file. Returns the written paths.
     """
@@ -74,7 +76,7 @@ def export_image(doc: AnnotationDocument, image: np.ndarray, out_dir: PathLike, 
     if image.shape[:2] != doc.image_shape:
         raise InputError(f'image is {image.shape[:2]} but the document is for {doc.image_shape}')
     paths = output_paths(out_dir, stem)
-    save_project(doc, paths['project'])
+    atomic_write_json(paths['project'], document_to_dict(doc))
     atomic_write_bytes(paths['instances'], mask_png_bytes(doc.instance_map()))
     for k, obj in enumerate(doc.objects, start=1):
         atomic_write_bytes(object_png_path(out_dir, stem, k), mask_png_bytes(obj.mask.astype(np.uint8) * 255))
@@ -86,6 +88,7 @@ def export_image(doc: AnnotationDocument, image: np.ndarray, out_dir: PathLike, 
     atomic_write_bytes(paths['preview'], mask_png_bytes(render_preview(image, doc.objects, preview_alpha)))
     if update_coco:
         write_coco(out_dir)
+    doc.mark_saved()
     logger.info('exported %d objects of %s to %s', len(doc.objects), stem, out_dir)
     return paths
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Set
 
 from isegm.annotation.export import output_paths
 from isegm.annotation.storage import PathLike
@@ -38,6 +38,7 @@ class Workspace:
         else:
             raise InputError(f'{source} is neither an image file nor a folder; pass an existing path')
         self.output_dir = out
+        self.unreadable: Set[Path] = set()   # images that failed to load; skipped by next_unannotated
         self._out_resolved = out.resolve()
         # output PNGs written into the image folder itself must not become inputs
         if self._out_resolved == self.folder.resolve():
@@ -76,11 +77,14 @@ class Workspace:
         return self.go(self.index - 1) if self.index > 0 else None
 
     def next_unannotated(self) -> Optional[Path]:
-        """Move to the first image after the current one (wrapping) without a project file."""
+        """Move to the first image after the current one (wrapping) without a project file.
+
+        Images in :attr:`unreadable` are skipped: they cannot be annotated.
+        """
         n = len(self.images)
         for step in range(1, n + 1):
             i = (self.index + step) % n
-            if not self.is_annotated(self.images[i]):
+            if self.images[i] not in self.unreadable and not self.is_annotated(self.images[i]):
                 return self.go(i)
         return None
 

@@ -49,3 +49,11 @@ def test_single_file_and_bad_paths(tmp_path):
     empty.mkdir()
     with pytest.raises(InputError, match='no images'):
         Workspace(empty)
+
+
+def test_next_unannotated_skips_unreadable_images(tmp_path):
+    ws = Workspace(_folder(tmp_path))
+    ws.unreadable.add(tmp_path / 'im1.png')
+    assert ws.next_unannotated().name == 'im2.png'
+    ws.unreadable.update({tmp_path / 'im3.png', tmp_path / 'im0.png'})
+    assert ws.next_unannotated().name == 'im2.png'             # only the current one is left

@@ -15,6 +15,16 @@ def _free_display() -> int:
     raise RuntimeError('no free X display number in 90..199')
 
 
+@pytest.fixture(scope='package', autouse=True)
+def one_torch_thread():
+    """The GUI tests share 2 cores with the Tk loop, Xvfb and xdotool: one torch thread is faster."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope='session')
 def x_display():
     """DISPLAY of a private Xvfb server (set in os.environ for the session)."""

@@ -1,9 +1,6 @@
 """The real Tk window under Xvfb, driven with real mouse and key events (xdotool)."""
 import json
-import os
 import shutil
-import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
@@ -11,47 +8,12 @@ import pytest
 from PIL import Image
 from pycocotools import mask as mask_utils
 
+from tests.gui.helpers import ROOT, click_at, focus, pump, screenshot, settle
+
 pytestmark = [pytest.mark.gui, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / 'samples' / 'chelsea.png'
-ARTIFACTS = ROOT / 'test_artifacts'
 CKPT = 'ritm/hrnet18s_cocolvis_itermask_3p/checkpoint.pth'
-
-
-def pump(root, condition, timeout=120.0, what='condition'):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        root.update()
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f'timed out after {timeout:.0f} s waiting for {what}')
-
-
-def settle(root, seconds=0.3):
-    end = time.time() + seconds
-    while time.time() < end:
-        root.update()
-        time.sleep(0.02)
-
-
-def screenshot(root, display, name):
-    """Save a PNG of the window under test_artifacts/ (Pillow's X grab; ImageMagick's import as fallback)."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / name
-    x, y = root.winfo_rootx(), root.winfo_rooty()
-    bbox = (x, y, x + root.winfo_width(), y + root.winfo_height())
-    try:
-        from PIL import ImageGrab
-        ImageGrab.grab(bbox=bbox, xdisplay=display).save(path)
-    except OSError:
-        subprocess.run(['import', '-window', str(root.winfo_id()), str(path)], check=True, timeout=30,
-                       env={**os.environ, 'DISPLAY': display})
-    img = Image.open(path)
-    assert img.size[0] >= 600 and img.size[1] >= 400
-    assert np.asarray(img).std() > 10          # not a blank frame
-    return path
 
 
 @pytest.fixture()
@@ -73,7 +35,7 @@ def app_factory(x_display, reference_dir, tmp_path):
         root.geometry('1280x800+0+0')
         app = AnnotationApp(root, controller)
         controller.on_error = lambda title, msg: (_ for _ in ()).throw(AssertionError(f'{title}: {msg}'))
-        controller.open_image()
+        controller.start()
         pump(root, lambda: root.winfo_viewable() and app.canvas.canvas.winfo_width() > 100, 30, 'the window')
         app.fit()
         settle(root)
@@ -87,18 +49,6 @@ def app_factory(x_display, reference_dir, tmp_path):
             root.destroy()
         except Exception:
             pass
-
-
-def focus(root, xdotool):
-    xdotool('windowfocus', '--sync', root.winfo_id())
-    root.focus_force()
-    settle(root, 0.2)
-
-
-def click_at(app, xdotool, y, x, button=1):
-    sx, sy = app.canvas.image_to_screen(y, x)
-    xdotool('mousemove', '--sync', sx, sy)
-    xdotool('click', button)
 
 
 def test_click_mode_finish_and_save(app_factory, xdotool, x_display):
