@@ -61,12 +61,16 @@ def resolve_checkpoint(checkpoint: Optional[PathLike], task: str = 'click',
     wdir = Path(models_dir) if models_dir else Path(load_config()['INTERACTIVE_MODELS_PATH'])
     if checkpoint is None:
         name = zoo.default_model_name(task)
+        entry = zoo.get(name) if name is not None else None
+        if entry is not None and (wdir / entry.file).is_file():
+            return wdir / entry.file
         if name is not None:
-            return resolve_checkpoint(name, task, wdir)
+            logger.warning('the default %s model %s is not in %s; looking for another checkpoint there',
+                           task, name, wdir)
         found = sorted(wdir.glob('*.pth')) if wdir.is_dir() else []
         for f in found:
             if _looks_like_task(f, task):
-                logger.warning('no bundled default %s model is registered; using %s', task, f.name)
+                logger.warning('no bundled default %s model found; using %s', task, f.name)
                 return f
         raise CheckpointError(f'no {task} model is available: the weights folder {wdir} has no checkpoint. '
                               f'Put a checkpoint there or pass --checkpoint=PATH_OR_NAME '
@@ -87,6 +91,10 @@ def resolve_checkpoint(checkpoint: Optional[PathLike], task: str = 'click',
     for c in candidates:
         if c.is_file():
             return c
+    if entry is not None and entry.bundled:
+        raise CheckpointError(f'the bundled checkpoint {entry.name!r} ({entry.file}) is not in the weights folder '
+                              f'{wdir}. Restore it from the repository, or export it from a training run with '
+                              f'`python scripts/export_bundled.py` (see docs/training.md).')
     if entry is not None:
         raise CheckpointError(f'checkpoint {entry.name!r} is not in the weights folder {wdir}. Download it '
                               f'from {entry.url} into that folder (or run `python scripts/download_weights.py '
@@ -194,7 +202,8 @@ def build_model(obj: Any) -> Tuple[nn.Module, Dict[str, torch.Tensor], str]:
 
 
 def load_state_dict_checked(model: nn.Module, state_dict: Dict[str, torch.Tensor], name: str = '') -> None:
-    """Load strictly, but fill counters that old PyTorch did not save; explain any mismatch."""
+    """Load strictly, but fill counters that old PyTorch did not save and cast float tensors stored in
+    another precision (fp16 bundled weights) to the model's; explain any mismatch."""
     own = model.state_dict()
     sd = dict(state_dict)
     for k, v in own.items():
@@ -214,6 +223,9 @@ def load_state_dict_checked(model: nn.Module, state_dict: Dict[str, torch.Tensor
             parts.append(f'{len(wrong_shape)} tensors of the wrong shape (e.g. {wrong_shape[0]})')
         raise CheckpointError(f'checkpoint {name} does not fit the architecture its config describes: '
                               f'{"; ".join(parts)}. The file may belong to another model or another version.')
+    for k, v in sd.items():  # fp16-stored weights (bundled models) -> the model's own float dtype
+        if v.is_floating_point() and own[k].is_floating_point() and v.dtype != own[k].dtype:
+            sd[k] = v.to(own[k].dtype)
     model.load_state_dict(sd, strict=True)
 
 
@@ -233,11 +245,13 @@ def resolve_device(device: Union[str, int, torch.device, None]) -> torch.device:
 
 def load_model(checkpoint: Optional[PathLike] = None, device: Union[str, int, torch.device, None] = 'cpu',
                task: str = 'click', models_dir: Optional[PathLike] = None,
-               return_info: bool = False):
+               return_info: bool = False, fast_inference: bool = True):
     """Load a checkpoint (path, zoo name or None for the bundled default) -> model in eval mode on device.
 
     Raises :class:`CheckpointError` for missing, truncated, foreign or mismatching files, with a message
-    that says what to do. With ``return_info`` also returns a dict (path, format, config/info).
+    that says what to do. ``fast_inference`` switches on the model's fast path (BN folded, channels_last;
+    see :mod:`isegm.model.fast_inference`) where it has one; the plain modules stay the reference.
+    With ``return_info`` also returns a dict (path, format, config/info).
     """
     path = resolve_checkpoint(checkpoint, task=task, models_dir=models_dir)
     obj = read_checkpoint(path)
@@ -245,6 +259,8 @@ def load_model(checkpoint: Optional[PathLike] = None, device: Union[str, int, to
     load_state_dict_checked(model, sd, path.name)
     model.eval()
     model.to(resolve_device(device))
+    if hasattr(model, 'set_fast_inference'):
+        model.set_fast_inference(fast_inference)
     if return_info:
         info = {'path': str(path), 'format': fmt, 'name': path.stem,
                 'info': obj.get('info') if isinstance(obj, dict) else None}

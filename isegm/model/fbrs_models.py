@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from isegm.errors import CheckpointError
+from isegm.model.fast_inference import FastInferenceMixin
 from isegm.model.is_model import IMAGENET_MEAN_STD
 from isegm.model.modeling.basic_blocks import SepConvHead
 from isegm.model.modeling.deeplab_v3 import DeepLabV3Plus
@@ -30,7 +31,7 @@ from isegm.utils.serialization import serialize
 # ------------------------------------------------------------------------------------------------------
 # f-BRS HRNet + OCR
 # ------------------------------------------------------------------------------------------------------
-class FBRSHRNetModel(nn.Module):
+class FBRSHRNetModel(FastInferenceMixin, nn.Module):
     """f-BRS HRNetV2 + OCR click model (``hrnet18_ocr64_sbd.pth``, ``hrnet32_ocr128_sbd.pth``, ...).
 
     ``forward(x, points)``: ``x`` is ``B x 3 x H x W`` RGB in [0, 1]; ``points`` is ``B x 2N x 2``
@@ -94,6 +95,9 @@ class FBRSHRNetModel(nn.Module):
         return {'instances': out, 'instances_aux': out_aux}
 
     def forward(self, x: torch.Tensor, points: torch.Tensor) -> Dict[str, torch.Tensor]:
+        fast = self._fast_forward(x, points)   # folded copy, when enabled (eval, no autograd)
+        if fast is not None:
+            return fast
         image, _ = self.prepare_input(x)
         coord_features = self.get_coord_features(image, None, points)
         outputs = self.backbone_forward(self.fuse_clicks(image, coord_features))
@@ -136,7 +140,7 @@ def hrnet_params_from_fbrs_state_dict(sd: Mapping[str, torch.Tensor]) -> Dict[st
 # ------------------------------------------------------------------------------------------------------
 # f-BRS DeepLabV3+ (ResNet-34/50/101)
 # ------------------------------------------------------------------------------------------------------
-class FBRSDeeplabModel(nn.Module):
+class FBRSDeeplabModel(FastInferenceMixin, nn.Module):
     """f-BRS DeepLabV3+ click model (``resnet34_dh128_sbd.pth``, ``resnet50_dh128_sbd.pth``, ...).
 
     The reference ``get_deeplab_model(backbone, deeplab_ch, aspp_dropout)``: ``rgb_conv`` fuses the image
@@ -201,6 +205,9 @@ class FBRSDeeplabModel(nn.Module):
         return {'instances': self.head(features)}
 
     def forward(self, x: torch.Tensor, points: torch.Tensor) -> Dict[str, torch.Tensor]:
+        fast = self._fast_forward(x, points)   # folded copy, when enabled (eval, no autograd)
+        if fast is not None:
+            return fast
         image, _ = self.prepare_input(x)
         coord_features = self.get_coord_features(image, None, points)
         logits = self.backbone_forward(self.fuse_clicks(image, coord_features))['instances']

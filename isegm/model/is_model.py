@@ -13,13 +13,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from isegm.model.fast_inference import FastInferenceMixin
 from isegm.model.ops import BatchImageNormalize, DistMaps, LRMult, ScaleLayer
 from isegm.utils.serialization import serialize
 
 IMAGENET_MEAN_STD = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
 
 
-class ISModel(nn.Module):
+class ISModel(FastInferenceMixin, nn.Module):
     task = 'click'  # what the model does: 'click' or 'extreme' (used by loaders and tools)
     @serialize
     def __init__(self, use_rgb_conv: bool = True, with_aux_output: bool = False,
@@ -91,6 +92,9 @@ class ISModel(nn.Module):
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor, points: torch.Tensor) -> Dict[str, torch.Tensor]:
+        fast = self._fast_forward(x, points)   # folded copy, when enabled (eval, no autograd)
+        if fast is not None:
+            return fast
         image, prev_mask = self.prepare_input(x)
         coord_features = self.get_coord_features(image, prev_mask, points)
         if self.rgb_conv is not None:

@@ -33,8 +33,20 @@ logger = logging.getLogger(__name__)
 MaskLike = Union[np.ndarray, torch.Tensor]
 
 
-def image_to_tensor(image: np.ndarray) -> torch.Tensor:
-    """uint8 ``H x W x 3`` RGB -> float32 ``3 x H x W`` in [0, 1] (what torchvision's ``ToTensor`` gives)."""
+def image_to_tensor(image: np.ndarray, out: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """uint8 ``H x W x 3`` RGB -> float32 ``3 x H x W`` in [0, 1] (what torchvision's ``ToTensor`` gives).
+
+    ``out`` (float32 ``3 x H x W``, may be a view into a larger buffer) receives the result without any
+    other full-size temporary; it is returned.
+    """
+    image = _check_image(image)
+    chw = torch.from_numpy(image).permute(2, 0, 1)   # a view: no uint8 copy
+    if out is None:
+        out = torch.empty(chw.shape, dtype=torch.float32)
+    return out.copy_(chw).div_(255)   # same values as .to(float32).div(255), one float buffer
+
+
+def _check_image(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3:
         raise InputError(f'expected an RGB image H x W x 3, got shape {image.shape}; '
@@ -43,7 +55,9 @@ def image_to_tensor(image: np.ndarray) -> torch.Tensor:
         raise InputError(f'expected a uint8 image, got {image.dtype}; convert it to 8-bit RGB first')
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise InputError(f'the image is empty (shape {image.shape})')
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).contiguous().to(torch.float32).div(255)
+    if any(stride < 0 for stride in image.strides):   # e.g. a flipped view: torch cannot wrap it
+        image = np.ascontiguousarray(image)
+    return image
 
 
 class BasePredictor:
@@ -71,6 +85,7 @@ class BasePredictor:
         self.zoom_in = zoom_in
         self.max_size = max_size
         self.original_image: Optional[torch.Tensor] = None
+        self._input_buffer: Optional[torch.Tensor] = None   # 1 x 4 x H x W for ITER-M models
         self.prev_prediction: Optional[torch.Tensor] = None
         self.to_tensor = image_to_tensor
 
@@ -89,10 +104,21 @@ class BasePredictor:
 
     def set_input_image(self, image: np.ndarray) -> None:
         """Take a new image (uint8 ``H x W x 3`` RGB): resets the transforms and the previous prediction."""
-        image_nd = self.to_tensor(image)
         for transform in self.transforms:
             transform.reset()
-        self.original_image = image_nd.to(self.device).unsqueeze(0)
+        self.original_image = None
+        self._input_buffer = None
+        if self.to_tensor is image_to_tensor and getattr(self.net, 'with_prev_mask', False):
+            # One 1 x 4 x H x W buffer: the image in channels 0-2 (original_image is a view of it) and the
+            # previous mask written into channel 3 for every click, instead of a full-size torch.cat.
+            image = _check_image(image)
+            height, width = image.shape[:2]
+            buffer = torch.empty((1, 4, height, width), dtype=torch.float32)
+            image_to_tensor(image, out=buffer[0, :3])
+            self._input_buffer = buffer.to(self.device)
+            self.original_image = self._input_buffer[:, :3]
+        else:
+            self.original_image = self.to_tensor(image).to(self.device).unsqueeze(0)
         self.prev_prediction = torch.zeros_like(self.original_image[:, :1, :, :])
 
     def reset(self) -> None:
@@ -134,7 +160,12 @@ class BasePredictor:
         input_image = self.original_image
         if getattr(self.net, 'with_prev_mask', False):
             mask = self.prev_prediction if prev_mask is None else prev_mask
-            input_image = torch.cat((input_image, mask), dim=1)
+            if (self._input_buffer is not None
+                    and self._input_buffer.data_ptr() == self.original_image.data_ptr()):
+                self._input_buffer[:, 3:].copy_(mask)
+                input_image = self._input_buffer
+            else:
+                input_image = torch.cat((input_image, mask), dim=1)
         image_nd, clicks_lists, is_image_changed = self.apply_transforms(input_image, [clicks_list])
 
         pred_logits = self._get_prediction(image_nd, clicks_lists, is_image_changed)

@@ -1,0 +1,295 @@
+"""Fast inference path for click models: batch norm folded into convolutions, channels_last layout.
+
+The plain module tree stays the reference path (and what ``state_dict()`` / ``save_checkpoint`` see).
+:class:`FastInferenceMixin` keeps a *separate*, lazily built copy of the model in which every
+``Conv2d -> BatchNorm2d`` pair that runs back to back is replaced by one convolution with the BN's affine
+map folded into its weights and bias, and whose weights use the ``channels_last`` memory format (oneDNN
+runs NHWC convolutions without re-ordering every feature map); on CPU, residual blocks and conv -> ReLU
+chains then run as single oneDNN convolutions with ReLU / residual-add post-ops (:func:`fuse_conv_relu`;
+with autograd on they fall back to the unfused ops, so the copy stays differentiable). The copy computes
+the same function up to float rounding (a few 1e-4 of the logits' range on the reference fixtures).
+
+The copy is used by ``forward`` only when the fast path is enabled, the model is in eval mode and autograd
+is off (``torch.no_grad`` / ``inference_mode``); training and the BRS optimisations that need gradients
+through the network keep the plain modules. It is rebuilt after ``train()/eval()``, ``load_state_dict`` and
+when the parameters moved to another device or dtype.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import torch
+from torch import nn
+
+logger = logging.getLogger(__name__)
+
+_FAST_ATTR = '_fast_inference_state'
+
+
+def fold_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
+    """Fold an eval-mode ``bn`` that directly follows ``conv`` into ``conv`` (in place; adds a bias).
+
+    ``bn(conv(x)) = s * (W x + b - mean) + beta`` with ``s = gamma / sqrt(var + eps)``, so the folded conv
+    has ``W' = s W`` and ``b' = s (b - mean) + beta``. Computed in float64, stored in the conv's dtype.
+    """
+    w = conv.weight.detach()
+    var = bn.running_var.detach().double()
+    mean = bn.running_mean.detach().double()
+    gamma = bn.weight.detach().double() if bn.weight is not None else torch.ones_like(var)
+    beta = bn.bias.detach().double() if bn.bias is not None else torch.zeros_like(var)
+    scale = gamma / torch.sqrt(var + bn.eps)
+    bias = conv.bias.detach().double() if conv.bias is not None else torch.zeros_like(mean)
+    new_w = w.double() * scale.reshape(-1, *([1] * (w.dim() - 1)))
+    new_b = (bias - mean) * scale + beta
+    conv.weight = nn.Parameter(new_w.to(w.dtype), requires_grad=False)
+    conv.bias = nn.Parameter(new_b.to(w.dtype), requires_grad=False)
+
+
+def find_conv_bn_pairs(model: nn.Module, run_forward: Callable[[], Any]) -> List[Tuple[str, str]]:
+    """Names ``(conv, bn)`` of the pairs where the BN is called right after the conv, on its output.
+
+    Found by running ``run_forward`` once with hooks, so any architecture is handled without naming
+    rules. A pair is reported only when every call of the BN took the output of the conv called just
+    before it (and of no other module), and each conv and BN appears in one pair at most.
+    """
+    names = {m: n for n, m in model.named_modules(remove_duplicate=False)}
+    last: Dict[str, Any] = {'module': None, 'output': None}
+    seen: Dict[str, Optional[str]] = {}   # bn name -> conv name, or None when inconsistent
+    handles = []
+
+    def pre_hook(module, inputs):
+        if isinstance(module, nn.BatchNorm2d):
+            name = names[module]
+            prev = last['module']
+            ok = (isinstance(prev, nn.Conv2d) and len(inputs) == 1 and inputs[0] is last['output'])
+            conv_name = names[prev] if ok else None
+            if name in seen and seen[name] != conv_name:
+                conv_name = None
+            seen[name] = conv_name
+
+    def post_hook(module, inputs, output):
+        if isinstance(module, (nn.Conv2d, nn.BatchNorm2d)):
+            last['module'], last['output'] = module, output
+        elif not isinstance(module, (nn.Sequential, nn.ModuleList, nn.ModuleDict)) and not list(module.children()):
+            last['module'], last['output'] = module, output  # any other leaf breaks adjacency
+
+    for module in model.modules():
+        handles.append(module.register_forward_pre_hook(pre_hook))
+        handles.append(module.register_forward_hook(post_hook))
+    try:
+        with torch.no_grad():
+            run_forward()
+    finally:
+        for h in handles:
+            h.remove()
+
+    pairs = [(conv, bn) for bn, conv in seen.items() if conv is not None]
+    convs = [c for c, _ in pairs]
+    return [(c, b) for c, b in pairs if convs.count(c) == 1]
+
+
+def fold_batch_norms(model: nn.Module, run_forward: Callable[[nn.Module], Any]) -> Tuple[nn.Module, int]:
+    """A copy of ``model`` (eval mode, no grad) with every conv -> BN pair folded; returns ``(copy, n)``.
+
+    ``run_forward(m)`` must run one forward pass of ``m`` (used to find which BN follows which conv).
+    Folded BNs become ``nn.Identity``. The original model is left untouched.
+    """
+    folded = copy.deepcopy(model).eval()
+    for p in folded.parameters():
+        p.requires_grad_(False)
+    pairs = find_conv_bn_pairs(folded, lambda: run_forward(folded))
+    modules = dict(folded.named_modules(remove_duplicate=False))
+    for conv_name, bn_name in pairs:
+        bn = modules[bn_name]
+        if bn.running_mean is None or bn.running_var is None:
+            continue
+        fold_conv_bn(modules[conv_name], bn)
+        parent_name, _, attr = bn_name.rpartition('.')
+        parent = modules[parent_name] if parent_name else folded
+        setattr(parent, attr, nn.Identity())
+    return folded, len(pairs)
+
+
+# ------------------------------------------------------------------------------------------------------
+# Convolution + ReLU (+ residual add) fusion with oneDNN post-ops (CPU, float32, channels_last only)
+# ------------------------------------------------------------------------------------------------------
+def _onednn_fusion_available() -> bool:
+    try:
+        op = torch.ops.mkldnn._convolution_pointwise
+        x = torch.ones(1, 2, 4, 4).contiguous(memory_format=torch.channels_last)
+        w = torch.ones(2, 2, 3, 3).contiguous(memory_format=torch.channels_last)
+        y = op.binary(x, x, w, None, [1, 1], [1, 1], [1, 1], 1, 'add', None, 'relu', [], '')
+        z = op(x, w, None, [1, 1], [1, 1], [1, 1], 1, 'relu', [], '')
+        ref = torch.relu(torch.nn.functional.conv2d(x, w, None, 1, 1))
+        return torch.allclose(z, ref) and torch.allclose(y, torch.relu(ref + x))
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def _fusable(conv: nn.Module) -> bool:
+    return (type(conv) is nn.Conv2d and conv.padding_mode == 'zeros' and not isinstance(conv.padding, str)
+            and conv.weight.device.type == 'cpu' and conv.weight.dtype == torch.float32)
+
+
+def _conv_relu(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    if torch.is_grad_enabled():   # the fused op has no autograd formula: differentiable fallback
+        return torch.relu(conv(x))
+    x = x.contiguous(memory_format=torch.channels_last)
+    return torch.ops.mkldnn._convolution_pointwise(x, conv.weight, conv.bias, list(conv.padding),
+                                                   list(conv.stride), list(conv.dilation), conv.groups,
+                                                   'relu', [], '')
+
+
+def _conv_add_relu(conv: nn.Conv2d, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+    if torch.is_grad_enabled():
+        return torch.relu(conv(x) + other)
+    x = x.contiguous(memory_format=torch.channels_last)
+    other = other.contiguous(memory_format=torch.channels_last)
+    return torch.ops.mkldnn._convolution_pointwise.binary(x, other, conv.weight, conv.bias, list(conv.padding),
+                                                          list(conv.stride), list(conv.dilation), conv.groups,
+                                                          'add', None, 'relu', [], '')
+
+
+def _basic_block_forward(self, x: torch.Tensor) -> torch.Tensor:
+    residual = x if self.downsample is None else self.downsample(x)
+    return _conv_add_relu(self.conv2, _conv_relu(self.conv1, x), residual)
+
+
+def _bottleneck_forward(self, x: torch.Tensor) -> torch.Tensor:
+    residual = x if self.downsample is None else self.downsample(x)
+    out = _conv_relu(self.conv2, _conv_relu(self.conv1, x))
+    return _conv_add_relu(self.conv3, out, residual)
+
+
+class _ConvReLU(nn.Module):
+    """A folded conv followed by ReLU, run as one oneDNN convolution with a ReLU post-op."""
+
+    def __init__(self, conv: nn.Conv2d):
+        super().__init__()
+        self.conv = conv
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _conv_relu(self.conv, x)
+
+
+def fuse_conv_relu(model: nn.Module) -> int:
+    """In a BN-folded, channels_last CPU model: run residual blocks (HRNet / ResNet-V1b basic and
+    bottleneck blocks) and ``Sequential(conv, [Identity], ReLU)`` chains as fused oneDNN convolutions
+    (conv + ReLU, conv + residual add + ReLU). Returns how many places were fused; 0 when unavailable."""
+    if not _onednn_fusion_available():
+        return 0
+    from isegm.model.modeling import hrnet_ocr, resnet
+    block_forwards = {hrnet_ocr.BasicBlock: (_basic_block_forward, 2), resnet.BasicBlockV1b: (_basic_block_forward, 2),
+                      hrnet_ocr.Bottleneck: (_bottleneck_forward, 3), resnet.BottleneckV1b: (_bottleneck_forward, 3)}
+    count = 0
+    for module in list(model.modules()):
+        spec = block_forwards.get(type(module))
+        if spec is not None:
+            fn, depth = spec
+            convs = [getattr(module, f'conv{i}') for i in range(1, depth + 1)]
+            bns = [getattr(module, f'bn{i}') for i in range(1, depth + 1)]
+            if (all(_fusable(c) for c in convs) and all(isinstance(b, nn.Identity) for b in bns)
+                    and type(module.relu) is nn.ReLU):
+                module.forward = fn.__get__(module, type(module))
+                count += 1
+        elif type(module) is nn.Sequential:
+            children = list(module._modules.items())
+            for i, (name, child) in enumerate(children):
+                if not (isinstance(child, nn.Conv2d) and _fusable(child)):
+                    continue
+                j = i + 1
+                while j < len(children) and isinstance(children[j][1], nn.Identity):
+                    j += 1
+                if j < len(children) and type(children[j][1]) is nn.ReLU:
+                    module._modules[name] = _ConvReLU(child)
+                    module._modules[children[j][0]] = nn.Identity()
+                    count += 1
+    return count
+
+
+class FastInferenceMixin:
+    """Adds :meth:`set_fast_inference` to a click model (``forward(x, points) -> dict``).
+
+    Subclasses call :meth:`_fast_forward` at the top of ``forward``; it returns the fast copy's output,
+    or None when the plain path must run. Off unless enabled (``load_model`` enables it for inference).
+    """
+
+    def set_fast_inference(self, enabled: bool = True, channels_last: bool = True) -> None:
+        """Switch the fast inference path on or off (see the module docstring)."""
+        state = self.__dict__.get(_FAST_ATTR)
+        if state is None or state['enabled'] != enabled or state['channels_last'] != channels_last:
+            self.__dict__[_FAST_ATTR] = {'enabled': bool(enabled), 'channels_last': bool(channels_last),
+                                         'model': None, 'key': None}
+            if not getattr(self, '_fast_hook_registered', False):
+                self.register_load_state_dict_post_hook(_invalidate_after_load)
+                self.__dict__['_fast_hook_registered'] = True
+        if enabled and not self.training:
+            self.fast_model()   # build now rather than in the first click
+
+    @property
+    def fast_inference(self) -> bool:
+        """True when the fast path is enabled (it still runs only in eval mode without autograd)."""
+        state = self.__dict__.get(_FAST_ATTR)
+        return bool(state and state['enabled'])
+
+    def train(self, mode: bool = True):
+        state = self.__dict__.get(_FAST_ATTR)
+        if state is not None:
+            state['model'] = None   # weights may change while training
+        return super().train(mode)
+
+    def fast_model(self) -> nn.Module:
+        """The folded copy used by the fast path (built on demand), or ``self`` when it is disabled.
+
+        Predictors may run parts of it (e.g. a backbone) directly; its tensors are channels_last when that
+        option is on, so feed it ``x.contiguous(memory_format=torch.channels_last)`` for best speed.
+        """
+        state = self.__dict__.get(_FAST_ATTR)
+        if not state or not state['enabled']:
+            return self
+        param = next(self.parameters())
+        key = (param.device, param.dtype)
+        if state['model'] is None or state['key'] != key:
+            state['model'] = self._build_fast_model(state['channels_last'])
+            state['key'] = key
+        return state['model']
+
+    def _build_fast_model(self, channels_last: bool) -> nn.Module:
+        state = self.__dict__.pop(_FAST_ATTR)
+        hook_flag = self.__dict__.pop('_fast_hook_registered', None)
+        try:
+            param = next(self.parameters())
+            channels = 4 if getattr(self, 'with_prev_mask', False) else 3
+            probe = torch.zeros(1, channels, 64, 64, device=param.device, dtype=param.dtype)
+            points = torch.tensor([[[32.0, 32.0, 0.0], [-1.0, -1.0, -1.0]]], device=param.device,
+                                  dtype=param.dtype)
+            folded, num = fold_batch_norms(self, lambda m: m(probe, points))
+        finally:
+            self.__dict__[_FAST_ATTR] = state
+            if hook_flag is not None:
+                self.__dict__['_fast_hook_registered'] = hook_flag
+        fused = 0
+        if channels_last:
+            folded = folded.to(memory_format=torch.channels_last)
+            fused = fuse_conv_relu(folded)
+        logger.debug('fast inference copy of %s: %d conv+BN pairs folded, %d conv+ReLU fusions',
+                     type(self).__name__, num, fused)
+        return folded
+
+    def _fast_forward(self, x: torch.Tensor, points: torch.Tensor) -> Optional[Dict[str, torch.Tensor]]:
+        state = self.__dict__.get(_FAST_ATTR)
+        if not state or not state['enabled'] or self.training or torch.is_grad_enabled():
+            return None
+        model = self.fast_model()
+        if state['channels_last'] and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        out = model(x, points)
+        return {k: (v.contiguous() if isinstance(v, torch.Tensor) else v) for k, v in out.items()}
+
+
+def _invalidate_after_load(module: nn.Module, incompatible_keys: Any) -> None:
+    state = module.__dict__.get(_FAST_ATTR)
+    if state is not None:
+        state['model'] = None

@@ -1,0 +1,219 @@
+"""The fast inference path (BN folded, channels_last) agrees with the plain path and the reference fixtures."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from isegm.model.checkpoint import load_model, save_checkpoint
+from isegm.model.fast_inference import _onednn_fusion_available, fold_batch_norms, fuse_conv_relu
+from isegm.model.fbrs_models import (FBRSDeeplabModel, FBRSHRNetModel, deeplab_params_from_fbrs_state_dict,
+                                     hrnet_params_from_fbrs_state_dict)
+from isegm.model.is_deeplab_model import DeeplabModel
+from isegm.model.is_hrnet_model import HRNetModel
+from isegm.utils.serialization import build_from_config
+
+CLASS_TABLE = {'isegm.model.is_hrnet_model.HRNetModel': HRNetModel,
+               'isegm.model.is_deeplab_model.DeeplabModel': DeeplabModel}
+
+
+def _ritm_model(reference_dir, reference_weights, name):
+    fdir = reference_dir / 'ritm' / name
+    model = build_from_config(json.loads((fdir / 'config.json').read_text()), CLASS_TABLE).eval()
+    model.load_state_dict(reference_weights.reference_state_dict(
+        reference_weights.load_schema(str(fdir / 'schema.json'))))
+    io = np.load(fdir / 'io.npz')
+    x = torch.from_numpy(io['image'])
+    if model.with_prev_mask:
+        x = torch.cat([x, torch.from_numpy(io['prev_mask'])], dim=1)
+    return model, x, torch.from_numpy(io['points']), io
+
+
+def _fbrs_model(reference_dir, reference_weights, name):
+    fdir = reference_dir / 'fbrs' / name
+    sd = reference_weights.reference_state_dict(reference_weights.load_schema(str(fdir / 'schema.json')))
+    if 'hrnet' in name:
+        model = FBRSHRNetModel(**hrnet_params_from_fbrs_state_dict(sd))
+    else:
+        model = FBRSDeeplabModel(**deeplab_params_from_fbrs_state_dict(sd))
+    model.load_state_dict(sd)
+    model.eval()
+    io = np.load(fdir / 'io.npz')
+    return model, torch.from_numpy(io['image']), torch.from_numpy(io['points']), io
+
+
+CASES = [('ritm', 'hrnet18_cocolvis_itermask_3p'), ('ritm', 'r34_dh128_cocolvis'),
+         ('fbrs', 'hrnet18_ocr64_sbd'), ('fbrs', 'resnet34_dh128_sbd')]
+
+
+@pytest.mark.parametrize('family,name', CASES)
+def test_fast_path_matches_plain_path_and_fixture(family, name, reference_dir, reference_weights):
+    build = _ritm_model if family == 'ritm' else _fbrs_model
+    model, x, points, io = build(reference_dir, reference_weights, name)
+    keys_before = list(model.state_dict().keys())
+    with torch.no_grad():
+        plain = model(x, points)
+        model.set_fast_inference(True)
+        fast = model(x, points)
+    assert model.fast_inference
+    assert model.fast_model() is not model
+    # the fast copy really is folded: fewer BatchNorm2d modules than the plain model
+    count_bn = lambda m: sum(isinstance(mm, nn.BatchNorm2d) for mm in m.modules())  # noqa: E731
+    assert count_bn(model.fast_model()) < count_bn(model) / 2
+    # residual blocks run as fused oneDNN conv (+ add) + ReLU where available
+    if _onednn_fusion_available():
+        assert sum('forward' in vars(m) for m in model.fast_model().modules()) > 0
+    # the plain model, its keys and its outputs are untouched
+    assert list(model.state_dict().keys()) == keys_before
+    assert count_bn(model) > 0
+
+    for key in [k for k in ('instances', 'instances_aux') if k in io.files]:
+        ref = io[key]
+        tol = 1e-3 * np.abs(ref).max()
+        assert np.abs(plain[key].numpy() - ref).max() <= tol
+        diff = np.abs(fast[key].numpy() - ref).max()
+        assert diff <= tol, f'{name} {key}: fast path off the fixture by {diff} (tolerance {tol})'
+        assert np.abs(fast[key].numpy() - plain[key].numpy()).max() <= tol
+        assert fast[key].is_contiguous()
+    # rounding differs (different kernels), so the fast path did run
+    assert not torch.equal(fast['instances'], plain['instances'])
+
+
+def test_fast_path_only_without_autograd_and_in_eval(reference_dir, reference_weights):
+    model, x, points, _ = _ritm_model(reference_dir, reference_weights, 'hrnet18s_cocolvis_itermask_3p')
+    x, points = x[:, :, :96, :128], points.clone()
+    points[points[..., 0] >= 96] = -1
+    points[points[..., 1] >= 128] = -1
+    with torch.no_grad():
+        plain = model(x, points)['instances']
+    model.set_fast_inference(True)
+    with torch.no_grad():
+        fast = model(x, points)['instances']
+    assert not torch.equal(plain, fast)
+    # gradients requested (BRS): the plain modules run, bit-exact
+    with torch.enable_grad():
+        assert torch.equal(model(x, points)['instances'].detach(), plain)
+    # train mode: plain modules (and the cached copy is dropped)
+    model.train()
+    assert model.__dict__['_fast_inference_state']['model'] is None
+    model.eval()
+    with torch.no_grad():
+        assert torch.allclose(model(x, points)['instances'], fast, atol=0, rtol=0)
+        model.set_fast_inference(False)
+        assert torch.equal(model(x, points)['instances'], plain)
+
+
+def test_load_state_dict_rebuilds_fast_copy(reference_dir, reference_weights):
+    model, x, points, _ = _ritm_model(reference_dir, reference_weights, 'hrnet18s_cocolvis_itermask_3p')
+    x = x[:, :, :64, :96]
+    points = torch.tensor([[[20., 30., 0.], [-1., -1., -1.]]])
+    model.set_fast_inference(True)
+    with torch.no_grad():
+        before = model(x, points)['instances']
+        sd = {k: (v * 0.9 if k.endswith('running_var') else v) for k, v in model.state_dict().items()}
+        model.load_state_dict(sd)
+        after_fast = model(x, points)['instances']
+        model.set_fast_inference(False)
+        after_plain = model(x, points)['instances']
+    assert not torch.allclose(before, after_fast, atol=1e-3)
+    assert torch.allclose(after_fast, after_plain, atol=1e-3 * after_plain.abs().max().item())
+
+
+def test_checkpoint_saves_reference_layout(tmp_path, reference_dir):
+    src = reference_dir / 'ritm' / 'hrnet18s_cocolvis_itermask_3p' / 'checkpoint.pth'
+    model = load_model(src)
+    assert model.fast_inference   # on by default for inference
+    io = np.load(reference_dir / 'ritm' / 'hrnet18s_cocolvis_itermask_3p' / 'io.npz')
+    x = torch.cat([torch.from_numpy(io['image']), torch.from_numpy(io['prev_mask'])], dim=1)
+    with torch.no_grad():
+        out = model(x, torch.from_numpy(io['points']))['instances'].numpy()
+    assert np.abs(out - io['instances']).max() <= 1e-3 * np.abs(io['instances']).max()
+
+    save_checkpoint(model, tmp_path / 'copy.pth')
+    saved = torch.load(tmp_path / 'copy.pth', weights_only=True)['state_dict']
+    original = torch.load(src, weights_only=True)['state_dict']
+    assert list(saved.keys()) == list(original.keys())
+    assert all(torch.equal(saved[k], original[k]) for k in original)
+    assert not load_model(src, fast_inference=False).fast_inference
+
+
+def test_fold_batch_norms_finds_only_adjacent_pairs():
+    """BN after an activation (f-BRS rgb_conv order) is not folded; BN right after a conv is."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                        nn.Conv2d(4, 4, 1), nn.LeakyReLU(0.2), nn.BatchNorm2d(4), nn.Conv2d(4, 2, 1)).eval()
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.5, 0.5)
+    x = torch.randn(2, 3, 16, 16)
+    folded, num = fold_batch_norms(net, lambda m: m(x))
+    assert num == 1
+    assert isinstance(folded[1], nn.Identity) and isinstance(folded[5], nn.BatchNorm2d)
+    assert isinstance(net[1], nn.BatchNorm2d)   # original untouched
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x), net(x), rtol=1e-5, atol=1e-5)
+
+
+def test_predictor_output_same_with_fast_path(reference_dir, datasets_dir):
+    """NoBRS predictor (ZoomIn + flip, ITER-M previous mask) gives the same probabilities both ways."""
+    from isegm.data.datasets.eval_sets import GrabCutDataset
+    from isegm.inference.clicker import Clicker
+    from isegm.inference.predictors import get_predictor
+
+    dataset = GrabCutDataset(datasets_dir / 'GrabCut')
+    sample = next(dataset.get_sample(i) for i in range(len(dataset)) if dataset.items[i][2] == '124080')
+    src = reference_dir / 'ritm' / 'hrnet18s_cocolvis_itermask_3p' / 'checkpoint.pth'
+    runs = {}
+    for fast in (False, True):
+        model = load_model(src, fast_inference=fast)
+        predictor = get_predictor(model, 'NoBRS', 'cpu', zoom_in_params={'target_size': 200, 'min_crop_size': 100})
+        predictor.set_input_image(sample.image)
+        clicker = Clicker(gt_mask=sample.gt_mask)
+        pred, probs = np.zeros(sample.gt_mask.shape, bool), []
+        for _ in range(3):
+            clicker.make_next_click(pred)
+            prob = predictor.get_prediction(clicker)
+            probs.append(prob.copy())
+            pred = prob > 0.49
+        runs[fast] = (probs, [c.coords for c in clicker.get_clicks()], predictor.zoom_in.object_roi)
+    (plain, plain_clicks, plain_roi), (fast, fast_clicks, fast_roi) = runs[False], runs[True]
+    assert plain_clicks == fast_clicks and plain_roi == fast_roi and plain_roi is not None
+    for k, (a, b) in enumerate(zip(plain, fast)):
+        diff = np.abs(a - b).max()
+        assert diff <= 1e-3, f'click {k + 1}: probabilities differ by {diff}'
+        assert ((a > 0.49) != (b > 0.49)).mean() < 1e-4
+    assert max(np.abs(a - b).max() for a, b in zip(plain, fast)) > 0   # the fast path did run
+
+
+def test_fuse_conv_relu_on_sequential_and_blocks():
+    """conv -> ReLU chains and residual blocks give the same values fused as unfused."""
+    from isegm.model.modeling.hrnet_ocr import BasicBlock, Bottleneck
+    if not _onednn_fusion_available():
+        pytest.skip('oneDNN fused convolutions are not available in this torch build')
+    torch.manual_seed(0)
+    down = nn.Sequential(nn.Conv2d(8, 16, 1, bias=False), nn.Identity())
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Identity(), nn.ReLU(),
+                        BasicBlock(8, 8), Bottleneck(8, 4, downsample=down)).eval()
+    for block in (net[3], net[4]):
+        for name in ('bn1', 'bn2', 'bn3'):
+            if hasattr(block, name):
+                setattr(block, name, nn.Identity())
+    net = net.to(memory_format=torch.channels_last)
+    x = torch.randn(2, 3, 20, 24).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        ref = net(x)
+        import copy
+        fused = copy.deepcopy(net)
+        assert fuse_conv_relu(fused) == 3
+        torch.testing.assert_close(fused(x), ref, rtol=1e-5, atol=1e-5)
+    # with autograd on (BRS) the fused copy falls back to differentiable ops with the same gradients
+    x.requires_grad_(True)
+    fused(x).sum().backward()
+    grad = x.grad.clone()
+    x.grad = None
+    net(x).sum().backward()
+    torch.testing.assert_close(grad, x.grad, rtol=1e-4, atol=1e-4)
