@@ -9,6 +9,13 @@ the tail runs inside the optimisation). Every click is a constraint of the loss,
 mirror; both halves are optimised together (the variables are shared, mirrored for input BRS).
 
 The semantics are those of RITM / f-BRS (same defaults, loss, optimiser and insertion points).
+
+Speed: when the model's fast inference path is on (``model.set_fast_inference(True)``, the default of
+``load_model``; eval mode), every part runs on its BN-folded, channels_last copy (``model.fast_model()``,
+see :mod:`isegm.model.fast_inference`): the features before the insertion point (no autograd) and, with
+``fast_optimization=True`` (default), also the part inside the optimisation, where the copy's fused
+convolutions fall back to the differentiable ``relu(conv(x) [+ residual])`` and its frozen weights get no
+gradients. Same function up to float rounding; with the fast path off the plain modules run everywhere.
 """
 from __future__ import annotations
 
@@ -36,13 +43,16 @@ class BRSBasePredictor(BasePredictor):
         opt_functor: the objective (:class:`~isegm.inference.predictors.brs_functors.BaseOptimizer`);
             its ``optimizer_params`` are passed to ``fmin_l_bfgs_b``.
         optimize_after_n_clicks: optimise only when there are more clicks than this.
+        fast_optimization: when the model's fast path is on, run the optimised part (with autograd) on
+            its fast copy too; False keeps the plain modules there (features are still computed fast).
         **kwargs: passed to :class:`BasePredictor` (``net_clicks_limit``, ``with_flip``, ``zoom_in``, ...).
     """
 
     def __init__(self, model: torch.nn.Module, device, opt_functor: BaseOptimizer,
-                 optimize_after_n_clicks: int = 1, **kwargs):
+                 optimize_after_n_clicks: int = 1, fast_optimization: bool = True, **kwargs):
         super().__init__(model, device, **kwargs)
         self.optimize_after_n_clicks = optimize_after_n_clicks
+        self.fast_optimization = fast_optimization
         self.opt_functor = opt_functor
         self.opt_data: Optional[np.ndarray] = None
         self.input_data: Optional[torch.Tensor] = None
@@ -60,6 +70,18 @@ class BRSBasePredictor(BasePredictor):
         self.input_data = None
 
     # -- helpers ------------------------------------------------------------------------------------
+    def _feature_net(self) -> torch.nn.Module:
+        """The network for the parts computed without autograd: the model's fast copy when its fast
+        inference path is on and it is in eval mode, else the model itself."""
+        net = self.net
+        if getattr(net, 'fast_inference', False) and not net.training:
+            return net.fast_model()
+        return net
+
+    def _optimized_net(self) -> torch.nn.Module:
+        """The network for the part run inside the optimisation (with autograd)."""
+        return self._feature_net() if self.fast_optimization else self.net
+
     def _get_clicks_maps_nd(self, clicks_lists: Sequence[Sequence], image_shape: Sequence[int],
                             radius: int = 1) -> Tuple[torch.Tensor, torch.Tensor]:
         """Positive / negative constraint masks ``B x 1 x H x W``: a ``(2r+1)^2`` square at every click
@@ -106,12 +128,12 @@ class BRSBasePredictor(BasePredictor):
             opt_vars, _ = self.opt_functor.unpack_opt_params(opt_nd)
             return get_prediction_logits(*opt_vars)
 
-    def _encode_input(self, image_nd: torch.Tensor, points_nd: torch.Tensor
+    def _encode_input(self, net: torch.nn.Module, image_nd: torch.Tensor, points_nd: torch.Tensor
                       ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-        """First layers of the model: ``(x, coord_features)`` as ``backbone_forward`` takes them."""
-        image, prev_mask = self.net.prepare_input(image_nd)
-        coord_features = self.net.get_coord_features(image, prev_mask, points_nd)
-        return _fuse_clicks(self.net, image, coord_features)
+        """First layers of ``net``: ``(x, coord_features)`` as ``backbone_forward`` takes them."""
+        image, prev_mask = net.prepare_input(image_nd)
+        coord_features = net.get_coord_features(image, prev_mask, points_nd)
+        return _fuse_clicks(net, image, coord_features)
 
     # -- state for undo -------------------------------------------------------------------------------
     def get_states(self) -> Dict:
@@ -160,13 +182,14 @@ class InputBRSPredictor(BRSBasePredictor):
         if self.opt_data is None or is_image_changed or tuple(self.opt_data.shape) != shape:
             self.opt_data = np.zeros(shape, dtype=np.float32)
 
+        feature_net, optimized_net = self._feature_net(), self._optimized_net()
         with torch.no_grad():  # these do not depend on the optimised bias
-            image, prev_mask = self.net.prepare_input(image_nd)
-            dmaps = self.net.get_coord_features(image, prev_mask, points_nd)
-        net = self.net
+            image, prev_mask = feature_net.prepare_input(image_nd)
+            dmaps = feature_net.get_coord_features(image, prev_mask, points_nd)
         target = self.optimize_target
 
         def get_prediction_logits(opt_bias: torch.Tensor) -> torch.Tensor:
+            net = optimized_net if torch.is_grad_enabled() else feature_net
             input_image, maps = image, dmaps
             if target == 'rgb':
                 input_image = input_image + opt_bias
@@ -236,9 +259,11 @@ class FeatureBRSPredictor(BRSBasePredictor):
         if self._net_sees_all_clicks(num_clicks) or is_image_changed or self.input_data is None:
             self.input_data = self._get_head_input(image_nd, points_nd)
 
-        fe = self.net.feature_extractor
+        feature_net, optimized_net = self._feature_net(), self._optimized_net()
 
         def get_prediction_logits(scale: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+            net = optimized_net if torch.is_grad_enabled() else feature_net
+            fe = net.feature_extractor
             feats = _scale_and_shift(self.input_data, scale, bias, bs, self.with_flip)
             if self.insertion_mode == 'after_c4':
                 x = fe.aspp(feats)
@@ -246,15 +271,16 @@ class FeatureBRSPredictor(BRSBasePredictor):
                 feats = fe.head(torch.cat((x, self._c1_features), dim=1))
             elif self.insertion_mode == 'after_aspp':
                 feats = fe.head(feats)
-            logits = self.net.head(feats)
+            logits = net.head(feats)
             return F.interpolate(logits, size=image_nd.shape[2:], mode='bilinear', align_corners=True)
 
         return self._optimize(get_prediction_logits, pos_mask, neg_mask, num_clicks)
 
     def _get_head_input(self, image_nd: torch.Tensor, points_nd: torch.Tensor) -> torch.Tensor:
-        fe = self.net.feature_extractor
+        net = self._feature_net()
+        fe = net.feature_extractor
         with torch.no_grad():
-            x, additional_features = self._encode_input(image_nd, points_nd)
+            x, additional_features = self._encode_input(net, image_nd, points_nd)
             if self.insertion_mode == 'after_deeplab':
                 return fe(x, additional_features)[0]
             c1, _, _, c4 = fe.backbone(x, additional_features)
@@ -305,9 +331,10 @@ class HRNetFeatureBRSPredictor(BRSBasePredictor):
         if self._net_sees_all_clicks(num_clicks) or is_image_changed or self.input_data is None:
             self.input_data = self._get_head_input(image_nd, points_nd)
 
-        fe = self.net.feature_extractor
+        feature_net, optimized_net = self._feature_net(), self._optimized_net()
 
         def get_prediction_logits(scale: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+            fe = (optimized_net if torch.is_grad_enabled() else feature_net).feature_extractor
             feats = _scale_and_shift(self.input_data, scale, bias, bs, self.with_flip)
             if self.insertion_mode == 'A' and fe.ocr_width > 0:
                 out_aux = fe.aux_head(feats)
@@ -320,9 +347,10 @@ class HRNetFeatureBRSPredictor(BRSBasePredictor):
         return self._optimize(get_prediction_logits, pos_mask, neg_mask, num_clicks)
 
     def _get_head_input(self, image_nd: torch.Tensor, points_nd: torch.Tensor) -> torch.Tensor:
-        fe = self.net.feature_extractor
+        net = self._feature_net()
+        fe = net.feature_extractor
         with torch.no_grad():
-            x, additional_features = self._encode_input(image_nd, points_nd)
+            x, additional_features = self._encode_input(net, image_nd, points_nd)
             feats = fe.compute_hrnet_feats(x, additional_features)
             if self.insertion_mode == 'A':
                 return feats

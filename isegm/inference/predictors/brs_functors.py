@@ -5,6 +5,11 @@ A functor is called with the flat float64 vector of optimised variables and retu
 logits of the lowest loss seen (``best_prediction``) and returns a zero gradient, which ends L-BFGS-B,
 once every click is satisfied or the thresholded mask stops changing (IoU to the previous call above
 ``1 - min_iou_diff``).
+
+The gradient is taken with respect to the optimised variables only (``torch.autograd.grad``): the
+network's weight gradients, which ``loss.backward()`` would also compute (and accumulate into the
+model's ``.grad``), are never needed, which saves about half of every backward pass. A call at the same
+point as the previous one (L-BFGS-B may re-evaluate it) returns the stored result without a network run.
 """
 from __future__ import annotations
 
@@ -73,8 +78,9 @@ class BaseOptimizer:
         self.device = device
 
     def __call__(self, x: np.ndarray) -> Tuple[float, np.ndarray]:
+        x = np.asarray(x)
         self.num_calls += 1
-        opt_params = torch.from_numpy(np.asarray(x)).float().to(self.device)
+        opt_params = torch.from_numpy(x).to(device=self.device, dtype=torch.float32)
         opt_params.requires_grad_(True)
 
         with torch.enable_grad():
@@ -91,24 +97,25 @@ class BaseOptimizer:
             loss, f_max_pos, f_max_neg = self.brs_loss(result, pos_mask, neg_mask)
             loss = loss + reg_loss
 
-        f_val = float(loss.detach().cpu().numpy())
+        f_val = float(loss.item())
         if self.best_prediction is None or f_val < self._best_loss:
             self.best_prediction = logits.detach()
             self._best_loss = f_val
 
-        zero_grad = np.zeros(np.shape(x), dtype=np.float64)
+        zero_grad = np.zeros(x.shape, dtype=np.float64)
         if f_max_pos < (1 - self.prob_thresh) and f_max_neg < self.prob_thresh:
             return f_val, zero_grad
 
-        current_mask = result > self.prob_thresh
+        current_mask = result.detach() > self.prob_thresh
         if self._last_mask is not None and self.min_iou_diff > 0:
             diff_iou = batch_iou(current_mask, self._last_mask)
             if len(diff_iou) > 0 and diff_iou.mean() > 1 - self.min_iou_diff:
                 return f_val, zero_grad
         self._last_mask = current_mask
 
-        loss.backward()
-        f_grad = opt_params.grad.cpu().numpy().ravel().astype(np.float64)
+        # only d loss / d variables: no weight gradients, nothing accumulated in the model's .grad
+        (grad,) = torch.autograd.grad(loss, opt_params)
+        f_grad = grad.detach().cpu().numpy().ravel().astype(np.float64)
         return f_val, f_grad
 
     def unpack_opt_params(self, opt_params: torch.Tensor) -> Tuple[Tuple[torch.Tensor, ...], torch.Tensor]:
