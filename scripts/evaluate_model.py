@@ -72,7 +72,7 @@ def evaluate_click_model(args, model, dataset, device):
 def evaluate_extreme_model(args, model, dataset, device):
     from isegm.utils.extreme_geometry import extreme_points_from_mask
     from isegm.inference.predictors.extreme import ExtremePointsPredictor
-    predictor = ExtremePointsPredictor(model, device=device)
+    predictor = ExtremePointsPredictor(model, device=device, threshold=args.thresh)  # DEXTR's eval: 0.5
     ious, start = [], time.time()
     for i in tqdm(range(len(dataset)), desc=dataset.name, leave=False):
         s = dataset.get_sample(i)

@@ -14,12 +14,17 @@ import numpy as np
 from isegm.data.base import DSample
 
 
+_CV_MAX_CHANNELS = 128
+
+
 def _resize_masks(masks: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
-    """Nearest-neighbour resize of ``H x W x K`` masks to ``size=(w, h)`` (cv2 handles <= 512 channels)."""
+    """Nearest-neighbour resize of ``H x W x K`` masks to ``size=(w, h)``, in contiguous chunks of
+    ``_CV_MAX_CHANNELS`` (OpenCV 5 accepts at most 128 channels per array, OpenCV 4 512)."""
     if masks.shape[2] == 0:
         return np.zeros((size[1], size[0], 0), dtype=masks.dtype)
-    parts = [cv2.resize(masks[:, :, i:i + 500], size, interpolation=cv2.INTER_NEAREST)
-             for i in range(0, masks.shape[2], 500)]
+    step = _CV_MAX_CHANNELS
+    parts = [cv2.resize(np.ascontiguousarray(masks[:, :, i:i + step]), size, interpolation=cv2.INTER_NEAREST)
+             for i in range(0, masks.shape[2], step)]
     parts = [p[:, :, None] if p.ndim == 2 else p for p in parts]
     return np.concatenate(parts, axis=2)
 

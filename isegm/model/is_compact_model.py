@@ -89,8 +89,12 @@ class CompactExtremeModel(nn.Module):
 
     @serialize
     def __init__(self, backbone: str = 'lite0', decoder_ch: int = 64, backbone_lr_mult: float = 0.1,
-                 norm_mean_std=IMAGENET_MEAN_STD):
+                 norm_mean_std=IMAGENET_MEAN_STD, input_size: int = 512, heatmap_sigma: float = 10.0):
+        """``input_size`` / ``heatmap_sigma``: the crop side and heatmap width the model was trained with;
+        :class:`~isegm.inference.predictors.extreme.ExtremePointsPredictor` uses them by default."""
         super().__init__()
+        self.input_size = int(input_size)
+        self.heatmap_sigma = float(heatmap_sigma)
         self.normalization = BatchImageNormalize(norm_mean_std[0], norm_mean_std[1])
         self.feature_extractor = EfficientNetLite(backbone, in_channels=4)
         self.feature_extractor.apply(LRMult(backbone_lr_mult))

@@ -94,10 +94,21 @@ _ENTRIES: List[ZooEntry] = [
 ]
 
 # Bundled default models (trained by this project, shipped in weights/); see docs/training.md.
-BUNDLED: List[ZooEntry] = []
+# Exported from the training runs with scripts/export_bundled.py (fp16 weights; info holds the data,
+# commands, epochs and measured metrics).
+_POOL = 'shared train pool: COCO_MVal_even (minus held-out), coco128-seg, BSDS500'
+BUNDLED: List[ZooEntry] = [
+    ZooEntry('isegm_compact_click', 'isegm_compact_click_bundled.pth', 'compact', 'click', trained_on=_POOL,
+             description='EfficientNet-Lite0 + FPN, ITER-M (models/compact/efflite0_click_itermask.py)',
+             aliases=('efflite0_click_itermask',), bundled=True),
+    ZooEntry('isegm_compact_extreme', 'isegm_compact_extreme_bundled.pth', 'compact', 'extreme', trained_on=_POOL,
+             description='EfficientNet-Lite0 + FPN, 4 extreme points, 320 px crops '
+                         '(models/compact/efflite0_extreme.py)',
+             aliases=('efflite0_extreme',), bundled=True),
+]
 
-DEFAULT_CLICK_MODEL: Optional[str] = None
-DEFAULT_EXTREME_MODEL: Optional[str] = None
+DEFAULT_CLICK_MODEL: Optional[str] = 'isegm_compact_click'
+DEFAULT_EXTREME_MODEL: Optional[str] = 'isegm_compact_extreme'
 
 
 def register(entry: ZooEntry) -> None:

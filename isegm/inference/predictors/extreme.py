@@ -2,7 +2,8 @@
 
 The pipeline is that of DEXTR-PyTorch's ``demo.py``, step by step:
 box of the points enlarged by ``pad`` (not clamped) -> crop with zero padding -> bicubic resize to
-``input_size`` -> points mapped into the crop (truncated) -> Gaussian heatmap (sigma 10) rescaled to
+``input_size`` (512; a model may carry its own) -> points mapped into the crop (truncated) -> Gaussian
+heatmap (sigma 10, or the model's ``heatmap_sigma``) rescaled to
 0..255 as 4th channel -> network -> bilinear upsampling (align_corners) -> sigmoid -> bicubic resize
 back to the crop -> paste into the image -> zero outside the points' own box.
 
@@ -32,6 +33,9 @@ from isegm.utils.image_io import to_rgb_uint8
 logger = logging.getLogger(__name__)
 
 PointsLike = Union[np.ndarray, Sequence[Sequence[float]]]
+
+DEXTR_INPUT_SIZE = 512  # network input side and heatmap width of DEXTR (used unless the model says otherwise)
+DEXTR_SIGMA = 10.0
 
 
 @dataclass
@@ -95,19 +99,25 @@ class ExtremePointsPredictor:
         device: ``'cpu'`` or ``'cuda:N'``; the model is moved there and put in eval mode.
         pad: context added around the points' box before cropping (DEXTR: 50 pixels).
         threshold: default threshold of :meth:`predict_masks` (DEXTR's demo: 0.8).
-        input_size: side of the square network input (DEXTR: 512).
+        input_size: side of the square network input; default: the model's ``input_size`` attribute
+            (what it was trained with), else DEXTR's 512.
         zero_pad_crop: True (DEXTR) lets the crop box leave the image and pads with zeros; False clamps it.
-        sigma: width (FWHM) of the Gaussian drawn at each point of the heatmap channel.
+        sigma: width (FWHM) of the Gaussian drawn at each point of the heatmap channel; default: the
+            model's ``heatmap_sigma`` attribute, else DEXTR's 10.
         clip_probs: clip the bicubic overshoot of the returned map to [0, 1] (thresholds above 0 and below
             1 give the same masks either way); False returns DEXTR's values unchanged.
         batch_size: objects per network call in :meth:`predict_masks`.
     """
 
     def __init__(self, model: nn.Module, device: Union[str, torch.device] = 'cpu', pad: int = 50,
-                 threshold: float = 0.8, input_size: int = 512, zero_pad_crop: bool = True,
-                 sigma: float = 10.0, clip_probs: bool = True, batch_size: int = 4):
+                 threshold: float = 0.8, input_size: Optional[int] = None, zero_pad_crop: bool = True,
+                 sigma: Optional[float] = None, clip_probs: bool = True, batch_size: int = 4):
         if not isinstance(model, nn.Module):
             raise InputError(f'model must be a torch.nn.Module (a DextrModel), got {type(model).__name__}')
+        if input_size is None:
+            input_size = getattr(model, 'input_size', DEXTR_INPUT_SIZE)
+        if sigma is None:
+            sigma = getattr(model, 'heatmap_sigma', DEXTR_SIGMA)
         if int(pad) < 0 or int(input_size) < 8 or int(batch_size) < 1 or not float(sigma) > 0:
             raise InputError('pad must be >= 0, input_size >= 8, batch_size >= 1 and sigma > 0; got '
                              f'pad={pad}, input_size={input_size}, batch_size={batch_size}, sigma={sigma}')
@@ -233,8 +243,9 @@ class ExtremePointsPredictor:
 
 def predict_masks(model: nn.Module, images: Sequence[np.ndarray], extreme_points: Sequence[PointsLike],
                   threshold: float = 0.8, device: Union[str, torch.device] = 'cpu', pad: int = 50,
-                  input_size: int = 512, batch_size: int = 4) -> List[List[np.ndarray]]:
-    """Functional form of :meth:`ExtremePointsPredictor.predict_masks` (the ``dextr`` library's batch API)."""
+                  input_size: Optional[int] = None, batch_size: int = 4) -> List[List[np.ndarray]]:
+    """Functional form of :meth:`ExtremePointsPredictor.predict_masks` (the ``dextr`` library's batch API);
+    ``input_size=None`` uses the model's own (DEXTR: 512)."""
     predictor = ExtremePointsPredictor(model, device=device, pad=pad, threshold=threshold,
                                        input_size=input_size, batch_size=batch_size)
     return predictor.predict_masks(images, extreme_points)
