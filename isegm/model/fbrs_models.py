@@ -29,28 +29,17 @@ from isegm.utils.serialization import serialize
 
 
 # ------------------------------------------------------------------------------------------------------
-# f-BRS HRNet + OCR
+# What every f-BRS click model shares: normalisation, distance maps, rgb_conv fusion
 # ------------------------------------------------------------------------------------------------------
-class FBRSHRNetModel(FastInferenceMixin, nn.Module):
-    """f-BRS HRNetV2 + OCR click model (``hrnet18_ocr64_sbd.pth``, ``hrnet32_ocr128_sbd.pth``, ...).
+class _FBRSClickInput(FastInferenceMixin, nn.Module):
+    """Click inputs of the f-BRS models: ImageNet normalisation inside the model, ``[positive, negative]``
+    distance maps (``tanh(2 d / norm_radius)``), and f-BRS's ``rgb_conv`` (conv 1x1 -> LeakyReLU(0.2) -> BN
+    -> conv 1x1, an order different from RITM's). Subclasses build the network after calling
+    :meth:`_init_click_input` (the registration order is the reference state-dict order) and implement
+    ``backbone_forward``; ``forward`` returns ``{'instances'}`` (+ ``'instances_aux'``) at input size."""
 
-    ``forward(x, points)``: ``x`` is ``B x 3 x H x W`` RGB in [0, 1]; ``points`` is ``B x 2N x 2``
-    (f-BRS: ``(y, x)`` rows, positives then negatives, ``-1`` padding) or RITM's ``B x 2N x 3`` (the order
-    column is ignored). Returns ``{'instances': logits B x 1 x H x W}`` (plus ``'instances_aux'`` when
-    ``with_aux_output``). The official checkpoints were trained with the aux head, which OCR still uses
-    inside; the reference evaluation builds them with ``with_aux_output=False``.
-
-    It offers the same surface as :class:`~isegm.model.is_model.ISModel` to the predictors:
-    ``with_prev_mask`` (False), ``coord_feature_ch``, ``prepare_input``, ``get_coord_features``,
-    ``rgb_conv``, ``maps_transform`` (None), ``backbone_forward`` and ``feature_extractor``.
-    """
-    _config_class_path = 'isegm.model.fbrs_models.FBRSHRNetModel'
-
-    @serialize
-    def __init__(self, width: int = 48, ocr_width: int = 256, small: bool = False, norm_radius: float = 260,
-                 use_rgb_conv: bool = True, with_aux_output: bool = False, cpu_dist_maps: bool = False,
-                 norm_layer=nn.BatchNorm2d, norm_mean_std=IMAGENET_MEAN_STD):
-        super().__init__()
+    def _init_click_input(self, norm_radius: float, use_rgb_conv: bool, cpu_dist_maps: bool, norm_layer,
+                          norm_mean_std, with_aux_output: bool = False) -> None:
         self.with_aux_output = with_aux_output
         self.with_prev_mask = False
         self.binary_prev_mask = False
@@ -58,7 +47,6 @@ class FBRSHRNetModel(FastInferenceMixin, nn.Module):
         self.coord_feature_ch = 2
         self.normalization = BatchImageNormalize(norm_mean_std[0], norm_mean_std[1])
         self.maps_transform: Optional[nn.Module] = None
-
         self.rgb_conv: Optional[nn.Module] = None
         if use_rgb_conv:
             self.rgb_conv = nn.Sequential(
@@ -68,8 +56,6 @@ class FBRSHRNetModel(FastInferenceMixin, nn.Module):
                 nn.Conv2d(8, 3, kernel_size=1))
         self.dist_maps = DistMaps(norm_radius=norm_radius, spatial_scale=1.0, cpu_mode=cpu_dist_maps,
                                   use_disks=False)
-        self.feature_extractor = HighResolutionNet(width=width, ocr_width=ocr_width, small=small,
-                                                   num_classes=1, norm_layer=norm_layer)
 
     def prepare_input(self, x: torch.Tensor) -> Tuple[torch.Tensor, None]:
         """Normalise the [0, 1] image with the ImageNet mean/std; f-BRS models take no previous mask."""
@@ -90,9 +76,7 @@ class FBRSHRNetModel(FastInferenceMixin, nn.Module):
 
     def backbone_forward(self, image: torch.Tensor, coord_features: Optional[torch.Tensor] = None
                          ) -> Dict[str, Optional[torch.Tensor]]:
-        """Run HRNet+OCR on the fused input; logits at stride 4."""
-        out, out_aux = self.feature_extractor(image, coord_features)
-        return {'instances': out, 'instances_aux': out_aux}
+        raise NotImplementedError
 
     def forward(self, x: torch.Tensor, points: torch.Tensor) -> Dict[str, torch.Tensor]:
         fast = self._fast_forward(x, points)   # folded copy, when enabled (eval, no autograd)
@@ -104,10 +88,45 @@ class FBRSHRNetModel(FastInferenceMixin, nn.Module):
         size = image.shape[2:]
         result = {'instances': F.interpolate(outputs['instances'], size=size, mode='bilinear',
                                              align_corners=True)}
-        if self.with_aux_output and outputs['instances_aux'] is not None:
+        if self.with_aux_output and outputs.get('instances_aux') is not None:
             result['instances_aux'] = F.interpolate(outputs['instances_aux'], size=size, mode='bilinear',
                                                     align_corners=True)
         return result
+
+
+# ------------------------------------------------------------------------------------------------------
+# f-BRS HRNet + OCR
+# ------------------------------------------------------------------------------------------------------
+class FBRSHRNetModel(_FBRSClickInput):
+    """f-BRS HRNetV2 + OCR click model (``hrnet18_ocr64_sbd.pth``, ``hrnet32_ocr128_sbd.pth``, ...).
+
+    ``forward(x, points)``: ``x`` is ``B x 3 x H x W`` RGB in [0, 1]; ``points`` is ``B x 2N x 2``
+    (f-BRS: ``(y, x)`` rows, positives then negatives, ``-1`` padding) or RITM's ``B x 2N x 3`` (the order
+    column is ignored). Returns ``{'instances': logits B x 1 x H x W}`` (plus ``'instances_aux'`` when
+    ``with_aux_output``). The official checkpoints were trained with the aux head, which OCR still uses
+    inside; the reference evaluation builds them with ``with_aux_output=False``.
+
+    It offers the same surface as :class:`~isegm.model.is_model.ISModel` to the predictors:
+    ``with_prev_mask`` (False), ``coord_feature_ch``, ``prepare_input``, ``get_coord_features``,
+    ``rgb_conv``, ``maps_transform`` (None), ``backbone_forward`` and ``feature_extractor``.
+    """
+    _config_class_path = 'isegm.model.fbrs_models.FBRSHRNetModel'
+
+    @serialize
+    def __init__(self, width: int = 48, ocr_width: int = 256, small: bool = False, norm_radius: float = 260,
+                 use_rgb_conv: bool = True, with_aux_output: bool = False, cpu_dist_maps: bool = False,
+                 norm_layer=nn.BatchNorm2d, norm_mean_std=IMAGENET_MEAN_STD):
+        super().__init__()
+        self._init_click_input(norm_radius, use_rgb_conv, cpu_dist_maps, norm_layer, norm_mean_std,
+                               with_aux_output=with_aux_output)
+        self.feature_extractor = HighResolutionNet(width=width, ocr_width=ocr_width, small=small,
+                                                   num_classes=1, norm_layer=norm_layer)
+
+    def backbone_forward(self, image: torch.Tensor, coord_features: Optional[torch.Tensor] = None
+                         ) -> Dict[str, Optional[torch.Tensor]]:
+        """Run HRNet+OCR on the fused input; logits at stride 4."""
+        out, out_aux = self.feature_extractor(image, coord_features)
+        return {'instances': out, 'instances_aux': out_aux}
 
 
 def hrnet_params_from_fbrs_state_dict(sd: Mapping[str, torch.Tensor]) -> Dict[str, object]:
@@ -140,7 +159,7 @@ def hrnet_params_from_fbrs_state_dict(sd: Mapping[str, torch.Tensor]) -> Dict[st
 # ------------------------------------------------------------------------------------------------------
 # f-BRS DeepLabV3+ (ResNet-34/50/101)
 # ------------------------------------------------------------------------------------------------------
-class FBRSDeeplabModel(FastInferenceMixin, nn.Module):
+class FBRSDeeplabModel(_FBRSClickInput):
     """f-BRS DeepLabV3+ click model (``resnet34_dh128_sbd.pth``, ``resnet50_dh128_sbd.pth``, ...).
 
     The reference ``get_deeplab_model(backbone, deeplab_ch, aspp_dropout)``: ``rgb_conv`` fuses the image
@@ -158,60 +177,19 @@ class FBRSDeeplabModel(FastInferenceMixin, nn.Module):
                  cpu_dist_maps: bool = False, norm_radius: float = 260, backbone_lr_mult: float = 0.1,
                  norm_mean_std=IMAGENET_MEAN_STD):
         super().__init__()
-        self.with_aux_output = False
-        self.with_prev_mask = False
-        self.binary_prev_mask = False
-        self.clicks_groups = None
-        self.coord_feature_ch = 2
-        self.normalization = BatchImageNormalize(norm_mean_std[0], norm_mean_std[1])
-        self.maps_transform: Optional[nn.Module] = None
-
         # Registration order = the reference state-dict order: rgb_conv, feature_extractor, head.
-        self.rgb_conv: Optional[nn.Module] = None
-        if use_rgb_conv:
-            self.rgb_conv = nn.Sequential(
-                nn.Conv2d(3 + self.coord_feature_ch, 8, kernel_size=1),
-                nn.LeakyReLU(negative_slope=0.2),
-                norm_layer(8),
-                nn.Conv2d(8, 3, kernel_size=1))
-        self.dist_maps = DistMaps(norm_radius=norm_radius, spatial_scale=1.0, cpu_mode=cpu_dist_maps,
-                                  use_disks=False)
+        self._init_click_input(norm_radius, use_rgb_conv, cpu_dist_maps, norm_layer, norm_mean_std)
         self.feature_extractor = DeepLabV3Plus(backbone=backbone, ch=deeplab_ch, project_dropout=aspp_dropout,
                                                norm_layer=norm_layer, backbone_norm_layer=backbone_norm_layer)
         self.feature_extractor.backbone.apply(LRMult(backbone_lr_mult))
         self.head = SepConvHead(1, in_channels=deeplab_ch, mid_channels=deeplab_ch // 2, num_layers=2,
                                 norm_layer=norm_layer)
 
-    def prepare_input(self, x: torch.Tensor) -> Tuple[torch.Tensor, None]:
-        """Normalise the [0, 1] image with the ImageNet mean/std; f-BRS models take no previous mask."""
-        return self.normalization(x[:, :3]), None
-
-    def get_coord_features(self, image: torch.Tensor, prev_mask: Optional[torch.Tensor],
-                           points: torch.Tensor) -> torch.Tensor:
-        """``B x 2 x H x W`` distance maps ``[positive, negative]`` (``prev_mask`` is ignored)."""
-        return self.dist_maps(image, points)
-
-    def fuse_clicks(self, image: torch.Tensor, coord_features: torch.Tensor) -> torch.Tensor:
-        """``rgb_conv`` on image + click maps, or the reference fallback ``0.8 * image * [pos, neg, 1] + 0.2 * image``."""
-        if self.rgb_conv is not None:
-            return self.rgb_conv(torch.cat((image, coord_features), dim=1))
-        gates = torch.cat((coord_features, torch.ones_like(coord_features[:, :1])), dim=1)
-        return 0.8 * image * gates + 0.2 * image
-
     def backbone_forward(self, image: torch.Tensor, coord_features: Optional[torch.Tensor] = None
                          ) -> Dict[str, torch.Tensor]:
         """DeepLabV3+ and the head on the fused input; logits at stride 4."""
         features = self.feature_extractor(image, coord_features)[0]
         return {'instances': self.head(features)}
-
-    def forward(self, x: torch.Tensor, points: torch.Tensor) -> Dict[str, torch.Tensor]:
-        fast = self._fast_forward(x, points)   # folded copy, when enabled (eval, no autograd)
-        if fast is not None:
-            return fast
-        image, _ = self.prepare_input(x)
-        coord_features = self.get_coord_features(image, None, points)
-        logits = self.backbone_forward(self.fuse_clicks(image, coord_features))['instances']
-        return {'instances': F.interpolate(logits, size=image.shape[2:], mode='bilinear', align_corners=True)}
 
     def load_pretrained_weights(self, source=None):
         """Initialise the ResNet backbone with ImageNet weights (path, state_dict, or ``None`` to download)."""
