@@ -209,7 +209,43 @@ class InputBRSPredictor(BRSBasePredictor):
         return self._optimize(get_prediction_logits, pos_mask, neg_mask, num_clicks, shape=shape)
 
 
-class FeatureBRSPredictor(BRSBasePredictor):
+class _ScaleBiasBRSPredictor(BRSBasePredictor):
+    """f-BRS template: per-channel scale and bias on features cached at an insertion point
+    (``_get_head_input``), optimised through the rest of the network (``_run_head``)."""
+
+    num_channels: int
+
+    def _get_head_input(self, image_nd: torch.Tensor, points_nd: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _run_head(self, net: torch.nn.Module, feats: torch.Tensor) -> torch.Tensor:
+        """Logits (at the network's output stride) from the scaled and shifted insertion features."""
+        raise NotImplementedError
+
+    def _get_prediction(self, image_nd: torch.Tensor, clicks_lists: List[list],
+                        is_image_changed: bool) -> torch.Tensor:
+        points_nd = self.get_points_nd(clicks_lists)
+        pos_mask, neg_mask = self._get_clicks_maps_nd(clicks_lists, image_nd.shape[2:])
+        num_clicks = len(clicks_lists[0])
+        bs = self._batch_size(image_nd)
+
+        if self.opt_data is None or self.opt_data.shape[0] // (2 * self.num_channels) != bs:
+            self.opt_data = np.zeros(bs * 2 * self.num_channels, dtype=np.float32)
+        if self._net_sees_all_clicks(num_clicks) or is_image_changed or self.input_data is None:
+            self.input_data = self._get_head_input(image_nd, points_nd)
+
+        feature_net, optimized_net = self._feature_net(), self._optimized_net()
+
+        def get_prediction_logits(scale: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+            net = optimized_net if torch.is_grad_enabled() else feature_net
+            feats = _scale_and_shift(self.input_data, scale, bias, bs, self.with_flip)
+            logits = self._run_head(net, feats)
+            return F.interpolate(logits, size=image_nd.shape[2:], mode='bilinear', align_corners=True)
+
+        return self._optimize(get_prediction_logits, pos_mask, neg_mask, num_clicks)
+
+
+class FeatureBRSPredictor(_ScaleBiasBRSPredictor):
     """f-BRS for DeepLab-v3+ models: scale and bias of the features
 
     * ``'after_c4'`` (f-BRS-A): backbone output c4, before ASPP (``aspp_in_channels`` channels);
@@ -247,34 +283,15 @@ class FeatureBRSPredictor(BRSBasePredictor):
         super().set_states(states)
         self._c1_features = states.get('c1_features')
 
-    def _get_prediction(self, image_nd: torch.Tensor, clicks_lists: List[list],
-                        is_image_changed: bool) -> torch.Tensor:
-        points_nd = self.get_points_nd(clicks_lists)
-        pos_mask, neg_mask = self._get_clicks_maps_nd(clicks_lists, image_nd.shape[2:])
-        num_clicks = len(clicks_lists[0])
-        bs = self._batch_size(image_nd)
-
-        if self.opt_data is None or self.opt_data.shape[0] // (2 * self.num_channels) != bs:
-            self.opt_data = np.zeros(bs * 2 * self.num_channels, dtype=np.float32)
-        if self._net_sees_all_clicks(num_clicks) or is_image_changed or self.input_data is None:
-            self.input_data = self._get_head_input(image_nd, points_nd)
-
-        feature_net, optimized_net = self._feature_net(), self._optimized_net()
-
-        def get_prediction_logits(scale: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-            net = optimized_net if torch.is_grad_enabled() else feature_net
-            fe = net.feature_extractor
-            feats = _scale_and_shift(self.input_data, scale, bias, bs, self.with_flip)
-            if self.insertion_mode == 'after_c4':
-                x = fe.aspp(feats)
-                x = F.interpolate(x, size=self._c1_features.shape[2:], mode='bilinear', align_corners=True)
-                feats = fe.head(torch.cat((x, self._c1_features), dim=1))
-            elif self.insertion_mode == 'after_aspp':
-                feats = fe.head(feats)
-            logits = net.head(feats)
-            return F.interpolate(logits, size=image_nd.shape[2:], mode='bilinear', align_corners=True)
-
-        return self._optimize(get_prediction_logits, pos_mask, neg_mask, num_clicks)
+    def _run_head(self, net: torch.nn.Module, feats: torch.Tensor) -> torch.Tensor:
+        fe = net.feature_extractor
+        if self.insertion_mode == 'after_c4':
+            x = fe.aspp(feats)
+            x = F.interpolate(x, size=self._c1_features.shape[2:], mode='bilinear', align_corners=True)
+            feats = fe.head(torch.cat((x, self._c1_features), dim=1))
+        elif self.insertion_mode == 'after_aspp':
+            feats = fe.head(feats)
+        return net.head(feats)
 
     def _get_head_input(self, image_nd: torch.Tensor, points_nd: torch.Tensor) -> torch.Tensor:
         net = self._feature_net()
@@ -293,7 +310,7 @@ class FeatureBRSPredictor(BRSBasePredictor):
             return torch.cat((x, c1), dim=1)
 
 
-class HRNetFeatureBRSPredictor(BRSBasePredictor):
+class HRNetFeatureBRSPredictor(_ScaleBiasBRSPredictor):
     """f-BRS for HRNet(+OCR) models: scale and bias of
 
     * ``'A'`` (f-BRS-A and -B): the concatenated HRNet branch features (``15 * width`` channels), the OCR
@@ -319,32 +336,14 @@ class HRNetFeatureBRSPredictor(BRSBasePredictor):
             raise InputError(f'Unknown f-BRS insertion mode {insertion_mode!r} for HRNet; '
                              f'use one of {self.MODES}.')
 
-    def _get_prediction(self, image_nd: torch.Tensor, clicks_lists: List[list],
-                        is_image_changed: bool) -> torch.Tensor:
-        points_nd = self.get_points_nd(clicks_lists)
-        pos_mask, neg_mask = self._get_clicks_maps_nd(clicks_lists, image_nd.shape[2:])
-        num_clicks = len(clicks_lists[0])
-        bs = self._batch_size(image_nd)
-
-        if self.opt_data is None or self.opt_data.shape[0] // (2 * self.num_channels) != bs:
-            self.opt_data = np.zeros(bs * 2 * self.num_channels, dtype=np.float32)
-        if self._net_sees_all_clicks(num_clicks) or is_image_changed or self.input_data is None:
-            self.input_data = self._get_head_input(image_nd, points_nd)
-
-        feature_net, optimized_net = self._feature_net(), self._optimized_net()
-
-        def get_prediction_logits(scale: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-            fe = (optimized_net if torch.is_grad_enabled() else feature_net).feature_extractor
-            feats = _scale_and_shift(self.input_data, scale, bias, bs, self.with_flip)
-            if self.insertion_mode == 'A' and fe.ocr_width > 0:
-                out_aux = fe.aux_head(feats)
-                feats = fe.conv3x3_ocr(feats)
-                context = fe.ocr_gather_head(feats, out_aux)
-                feats = fe.ocr_distri_head(feats, context)
-            logits = fe.cls_head(feats)
-            return F.interpolate(logits, size=image_nd.shape[2:], mode='bilinear', align_corners=True)
-
-        return self._optimize(get_prediction_logits, pos_mask, neg_mask, num_clicks)
+    def _run_head(self, net: torch.nn.Module, feats: torch.Tensor) -> torch.Tensor:
+        fe = net.feature_extractor
+        if self.insertion_mode == 'A' and fe.ocr_width > 0:
+            out_aux = fe.aux_head(feats)
+            feats = fe.conv3x3_ocr(feats)
+            context = fe.ocr_gather_head(feats, out_aux)
+            feats = fe.ocr_distri_head(feats, context)
+        return fe.cls_head(feats)
 
     def _get_head_input(self, image_nd: torch.Tensor, points_nd: torch.Tensor) -> torch.Tensor:
         net = self._feature_net()
