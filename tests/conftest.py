@@ -33,3 +33,14 @@ def reference_weights(reference_dir):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+@pytest.fixture(scope='module')
+def one_torch_thread():
+    """One intra-op torch thread for a module (restored after it): the CI box has 2 shared cores, where a
+    single thread keeps heavy CPU tests fast and predictable."""
+    import torch
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -15,14 +15,9 @@ def _free_display() -> int:
     raise RuntimeError('no free X display number in 90..199')
 
 
-@pytest.fixture(scope='package', autouse=True)
-def one_torch_thread():
-    """The GUI tests share 2 cores with the Tk loop, Xvfb and xdotool: one torch thread is faster."""
-    import torch
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+@pytest.fixture(autouse=True)
+def _one_thread(one_torch_thread):
+    """The GUI tests share 2 cores with the Tk loop, Xvfb and xdotool: one torch thread (tests/conftest.py)."""
 
 
 @pytest.fixture(scope='session')

@@ -24,21 +24,7 @@ BRS_MODES = ('RGB-BRS', 'DistMap-BRS', 'f-BRS-A', 'f-BRS-B', 'f-BRS-C')
 CLICKS = (Click(True, (36, 48)), Click(False, (8, 8)), Click(True, (45, 75)))
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    """The tests share 2 cores with others; one intra-op thread is many times faster there."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope='module')
-def image(datasets_dir):
-    import cv2
-    from isegm.utils.image_io import load_image
-    full = load_image(datasets_dir / 'GrabCut' / 'data_GT' / '106024.jpg')
-    return cv2.resize(full, (96, 72), interpolation=cv2.INTER_AREA)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 def _with_reference_weights(net, reference_weights):
