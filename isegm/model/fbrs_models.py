@@ -21,10 +21,9 @@ from torch import nn
 from isegm.errors import CheckpointError
 from isegm.model.fast_inference import FastInferenceMixin
 from isegm.model.is_model import IMAGENET_MEAN_STD
-from isegm.model.modeling.basic_blocks import SepConvHead
-from isegm.model.modeling.deeplab_v3 import DeepLabV3Plus
+from isegm.model.is_deeplab_model import DeeplabNetwork
 from isegm.model.modeling.hrnet_ocr import HighResolutionNet
-from isegm.model.ops import BatchImageNormalize, DistMaps, LRMult
+from isegm.model.ops import BatchImageNormalize, DistMaps
 from isegm.utils.serialization import serialize
 
 
@@ -159,7 +158,7 @@ def hrnet_params_from_fbrs_state_dict(sd: Mapping[str, torch.Tensor]) -> Dict[st
 # ------------------------------------------------------------------------------------------------------
 # f-BRS DeepLabV3+ (ResNet-34/50/101)
 # ------------------------------------------------------------------------------------------------------
-class FBRSDeeplabModel(_FBRSClickInput):
+class FBRSDeeplabModel(DeeplabNetwork, _FBRSClickInput):
     """f-BRS DeepLabV3+ click model (``resnet34_dh128_sbd.pth``, ``resnet50_dh128_sbd.pth``, ...).
 
     The reference ``get_deeplab_model(backbone, deeplab_ch, aspp_dropout)``: ``rgb_conv`` fuses the image
@@ -179,21 +178,7 @@ class FBRSDeeplabModel(_FBRSClickInput):
         super().__init__()
         # Registration order = the reference state-dict order: rgb_conv, feature_extractor, head.
         self._init_click_input(norm_radius, use_rgb_conv, cpu_dist_maps, norm_layer, norm_mean_std)
-        self.feature_extractor = DeepLabV3Plus(backbone=backbone, ch=deeplab_ch, project_dropout=aspp_dropout,
-                                               norm_layer=norm_layer, backbone_norm_layer=backbone_norm_layer)
-        self.feature_extractor.backbone.apply(LRMult(backbone_lr_mult))
-        self.head = SepConvHead(1, in_channels=deeplab_ch, mid_channels=deeplab_ch // 2, num_layers=2,
-                                norm_layer=norm_layer)
-
-    def backbone_forward(self, image: torch.Tensor, coord_features: Optional[torch.Tensor] = None
-                         ) -> Dict[str, torch.Tensor]:
-        """DeepLabV3+ and the head on the fused input; logits at stride 4."""
-        features = self.feature_extractor(image, coord_features)[0]
-        return {'instances': self.head(features)}
-
-    def load_pretrained_weights(self, source=None):
-        """Initialise the ResNet backbone with ImageNet weights (path, state_dict, or ``None`` to download)."""
-        return self.feature_extractor.load_pretrained_weights(source)
+        self._build_deeplab(backbone, deeplab_ch, aspp_dropout, norm_layer, backbone_norm_layer, backbone_lr_mult)
 
 
 # Upper bounds of the backbone key count (``num_batches_tracked`` excluded) in the reference loader.
