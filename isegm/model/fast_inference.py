@@ -5,7 +5,9 @@ The plain module tree stays the reference path (and what ``state_dict()`` / ``sa
 ``Conv2d -> BatchNorm2d`` pair that runs back to back is replaced by one convolution with the BN's affine
 map folded into its weights and bias, and whose weights use the ``channels_last`` memory format (oneDNN
 runs NHWC convolutions without re-ordering every feature map); on CPU, residual blocks and conv -> ReLU
-chains then run as single oneDNN convolutions with ReLU / residual-add post-ops (:func:`fuse_conv_relu`;
+chains, and the EfficientNet-Lite stem and MBConv blocks of the compact models (ReLU6, skip add, TF "same"
+padding as the convolution's own where symmetric), then run as single oneDNN convolutions with
+ReLU / ReLU6 / residual-add post-ops (:func:`fuse_conv_relu`;
 with autograd on they fall back to the unfused ops, so the copy stays differentiable). The copy computes
 the same function up to float rounding (a few 1e-4 of the logits' range on the reference fixtures).
 
@@ -128,9 +130,13 @@ def _onednn_fusion_available() -> bool:
         return False
 
 
+def _fusable_weights(conv: nn.Module) -> bool:
+    return (conv.padding_mode == 'zeros' and conv.weight.device.type == 'cpu'
+            and conv.weight.dtype == torch.float32)
+
+
 def _fusable(conv: nn.Module) -> bool:
-    return (type(conv) is nn.Conv2d and conv.padding_mode == 'zeros' and not isinstance(conv.padding, str)
-            and conv.weight.device.type == 'cpu' and conv.weight.dtype == torch.float32)
+    return type(conv) is nn.Conv2d and not isinstance(conv.padding, str) and _fusable_weights(conv)
 
 
 def _conv_relu(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
@@ -150,6 +156,70 @@ def _conv_add_relu(conv: nn.Conv2d, x: torch.Tensor, other: torch.Tensor) -> tor
     return torch.ops.mkldnn._convolution_pointwise.binary(x, other, conv.weight, conv.bias, list(conv.padding),
                                                           list(conv.stride), list(conv.dilation), conv.groups,
                                                           'add', None, 'relu', [], '')
+
+
+_RELU6 = ('hardtanh', [0.0, 6.0])
+
+
+def _same_padded(conv: nn.Conv2d, x: torch.Tensor) -> Tuple[torch.Tensor, List[int]]:
+    """TensorFlow "same" padding of :class:`SameConv2d`: as the convolution's own (symmetric) padding
+    where possible, else an explicit asymmetric ``F.pad`` (stride 2 on even sizes)."""
+    ih, iw = x.shape[-2:]
+    (kh, kw), (sh, sw) = conv.kernel_size, conv.stride
+    ph = max((-(-ih // sh) - 1) * sh + kh - ih, 0)
+    pw = max((-(-iw // sw) - 1) * sw + kw - iw, 0)
+    if ph % 2 == 0 and pw % 2 == 0:
+        return x, [ph // 2, pw // 2]
+    x = torch.nn.functional.pad(x, [pw // 2, pw - pw // 2, ph // 2, ph - ph // 2])
+    return x.contiguous(memory_format=torch.channels_last), [0, 0]
+
+
+def _conv_act(conv: nn.Conv2d, x: torch.Tensor, attr: str, scalars: List[float]) -> torch.Tensor:
+    """Conv (plain or :class:`SameConv2d`) + ReLU / ReLU6 as one oneDNN convolution (no autograd)."""
+    if torch.is_grad_enabled():
+        y = conv(x)
+        return torch.relu(y) if attr == 'relu' else torch.clamp(y, *scalars)
+    x = x.contiguous(memory_format=torch.channels_last)
+    if _is_same_conv(conv):
+        x, padding = _same_padded(conv, x)
+    else:
+        padding = list(conv.padding)
+    return torch.ops.mkldnn._convolution_pointwise(x, conv.weight, conv.bias, padding, list(conv.stride),
+                                                   list(conv.dilation), conv.groups, attr, scalars, '')
+
+
+def _conv_add(conv: nn.Conv2d, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+    """``conv(x) + other`` as one oneDNN convolution with a sum post-op (no autograd)."""
+    if torch.is_grad_enabled():
+        return conv(x) + other
+    x = x.contiguous(memory_format=torch.channels_last)
+    other = other.contiguous(memory_format=torch.channels_last)
+    return torch.ops.mkldnn._convolution_pointwise.binary(x, other, conv.weight, conv.bias, list(conv.padding),
+                                                          list(conv.stride), list(conv.dilation), conv.groups,
+                                                          'add', None, None, [], '')
+
+
+def _is_same_conv(conv: nn.Module) -> bool:
+    from isegm.model.modeling.efficientnet_lite import SameConv2d
+    return type(conv) is SameConv2d
+
+
+def _mbconv_forward(self, x: torch.Tensor) -> torch.Tensor:
+    y = _conv_act(self._expand_conv, x, *_RELU6) if self.has_expand else x
+    y = _conv_act(self._depthwise_conv, y, *_RELU6)
+    return _conv_add(self._project_conv, y, x) if self.use_skip else self._project_conv(y)
+
+
+def _effnet_forward(self, x: torch.Tensor, stem_extra: Optional[torch.Tensor] = None) -> List[torch.Tensor]:
+    x = _conv_act(self._conv_stem, x, *_RELU6)
+    if stem_extra is not None:
+        x = x + stem_extra
+    feats = []
+    for i, block in enumerate(self._blocks):
+        x = block(x)
+        if i in self.out_indices:
+            feats.append(x)
+    return feats
 
 
 def _basic_block_forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -180,13 +250,15 @@ def fuse_conv_relu(model: nn.Module) -> int:
     (conv + ReLU, conv + residual add + ReLU). Returns how many places were fused; 0 when unavailable."""
     if not _onednn_fusion_available():
         return 0
-    from isegm.model.modeling import hrnet_ocr, resnet
+    from isegm.model.modeling import efficientnet_lite, hrnet_ocr, resnet
     block_forwards = {hrnet_ocr.BasicBlock: (_basic_block_forward, 2), resnet.BasicBlockV1b: (_basic_block_forward, 2),
                       hrnet_ocr.Bottleneck: (_bottleneck_forward, 3), resnet.BottleneckV1b: (_bottleneck_forward, 3)}
     count = 0
     for module in list(model.modules()):
         spec = block_forwards.get(type(module))
-        if spec is not None:
+        if isinstance(module, (efficientnet_lite.MBConvBlock, efficientnet_lite.EfficientNetLite)):
+            count += _fuse_efficientnet_part(module)
+        elif spec is not None:
             fn, depth = spec
             convs = [getattr(module, f'conv{i}') for i in range(1, depth + 1)]
             bns = [getattr(module, f'bn{i}') for i in range(1, depth + 1)]
@@ -207,6 +279,23 @@ def fuse_conv_relu(model: nn.Module) -> int:
                     module._modules[children[j][0]] = nn.Identity()
                     count += 1
     return count
+
+
+def _fuse_efficientnet_part(module: nn.Module) -> int:
+    """EfficientNet-Lite stem and MBConv blocks: conv + ReLU6 and conv + skip add as fused convolutions
+    (only once their BNs are folded away)."""
+    from isegm.model.modeling.efficientnet_lite import MBConvBlock
+    if isinstance(module, MBConvBlock):
+        convs = [module._depthwise_conv, module._project_conv] + ([module._expand_conv] if module.has_expand else [])
+        bns = [module._bn1, module._bn2] + ([module._bn0] if module.has_expand else [])
+        fn = _mbconv_forward
+    else:
+        convs, bns, fn = [module._conv_stem], [module._bn0], _effnet_forward
+    if not (all(_fusable(c) or (_is_same_conv(c) and _fusable_weights(c)) for c in convs)
+            and all(isinstance(b, nn.Identity) for b in bns)):
+        return 0
+    module.forward = fn.__get__(module, type(module))
+    return 1
 
 
 class FastInferenceMixin:

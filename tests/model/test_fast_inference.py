@@ -217,3 +217,36 @@ def test_fuse_conv_relu_on_sequential_and_blocks():
     x.grad = None
     net(x).sum().backward()
     torch.testing.assert_close(grad, x.grad, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('size', [(64, 64), (61, 75), (40, 97)])
+def test_efficientnet_fusion_matches_plain(size):
+    """EfficientNet-Lite (compact models): stem and MBConv blocks run fused (ReLU6 and skip add as
+    oneDNN post-ops, TF "same" padding on even and odd sizes) and agree with the plain modules."""
+    from isegm.model.is_compact_model import CompactClickModel
+    from isegm.model.modeling.efficientnet_lite import MBConvBlock
+    if not _onednn_fusion_available():
+        pytest.skip('oneDNN fused convolutions are not available in this torch build')
+    torch.manual_seed(0)
+    model = CompactClickModel(backbone='lite0', decoder_ch=32, use_disks=True, norm_radius=5,
+                              with_prev_mask=True, with_aux_output=True)
+    for m in model.modules():   # non-trivial BN statistics, so that folding matters
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    model.eval()
+    x = torch.rand(2, 4, *size)
+    x[:, 3] = (x[:, 3] > 0.5).float()
+    points = torch.tensor([[[10.0, 12.0, 0.0], [-1.0, -1.0, -1.0]], [[30.0, 20.0, 0.0], [5.0, 5.0, 1.0]]])
+    with torch.no_grad():
+        ref = model(x, points)['instances']
+        model.set_fast_inference(True)
+        fast = model(x, points)['instances']
+    fused = [m for m in model.fast_model().modules() if isinstance(m, MBConvBlock) and 'forward' in m.__dict__]
+    assert len(fused) == sum(isinstance(m, MBConvBlock) for m in model.modules()) == 16
+    assert 'forward' in model.fast_model().feature_extractor.__dict__
+    tol = 1e-4 * float(ref.abs().max())
+    assert float((fast - ref).abs().max()) <= tol
+    assert not torch.equal(fast, ref)   # the folded copy did run
