@@ -52,9 +52,11 @@ def test_evaluate_model_bad_checkpoint_is_clear(tmp_path):
 
 def test_benchmark_prints_table(reference_dir, datasets_dir):
     res = _run(['scripts/benchmark.py', f'--checkpoint={reference_dir / RITM_CKPT}', '--modes', 'NoBRS',
-                '--images', '124080', '--clicks', '2', '--threads', '2'])
+                '--images', '124080', '--clicks', '2', '--threads', '2', '--repeat', '2'])
     assert res.returncode == 0, res.stderr[-3000:]
     header, _, row = res.stdout.strip().splitlines()[-3:]
-    assert 'median_s' in header and 'peak_rss_mb' in header
-    cells = [c.strip() for c in row.strip('|').split('|')]
-    assert cells[1] == 'NoBRS' and float(cells[6]) > 0
+    names = [c.strip() for c in header.strip('|').split('|')]
+    cells = dict(zip(names, (c.strip() for c in row.strip('|').split('|'))))
+    assert cells['mode'] == 'NoBRS' and cells['runs'] == '2'
+    assert cells['clicks'] == '4'   # 2 processes x 1 image x 2 clicks, pooled
+    assert float(cells['median_s']) > 0 and float(cells['first_cold_s']) > 0 and float(cells['peak_rss_mb']) > 100
