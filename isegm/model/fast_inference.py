@@ -250,9 +250,10 @@ def fuse_conv_relu(model: nn.Module) -> int:
     (conv + ReLU, conv + residual add + ReLU). Returns how many places were fused; 0 when unavailable."""
     if not _onednn_fusion_available():
         return 0
-    from isegm.model.modeling import efficientnet_lite, hrnet_ocr, resnet
+    from isegm.model.modeling import dextr_resnet, efficientnet_lite, hrnet_ocr, resnet
     block_forwards = {hrnet_ocr.BasicBlock: (_basic_block_forward, 2), resnet.BasicBlockV1b: (_basic_block_forward, 2),
-                      hrnet_ocr.Bottleneck: (_bottleneck_forward, 3), resnet.BottleneckV1b: (_bottleneck_forward, 3)}
+                      hrnet_ocr.Bottleneck: (_bottleneck_forward, 3), resnet.BottleneckV1b: (_bottleneck_forward, 3),
+                      dextr_resnet.DextrBottleneck: (_bottleneck_forward, 3)}
     count = 0
     for module in list(model.modules()):
         spec = block_forwards.get(type(module))
@@ -299,7 +300,8 @@ def _fuse_efficientnet_part(module: nn.Module) -> int:
 
 
 class FastInferenceMixin:
-    """Adds :meth:`set_fast_inference` to a click model (``forward(x, points) -> dict``).
+    """Adds :meth:`set_fast_inference` to a model (click models: ``forward(x, points) -> dict``; extreme-point
+    models: ``forward(x) -> logits``, with :meth:`_fast_probe_inputs` overridden).
 
     Subclasses call :meth:`_fast_forward` at the top of ``forward``; it returns the fast copy's output,
     or None when the plain path must run. Off unless enabled (``load_model`` enables it for inference).
@@ -350,11 +352,8 @@ class FastInferenceMixin:
         hook_flag = self.__dict__.pop('_fast_hook_registered', None)
         try:
             param = next(self.parameters())
-            channels = 4 if getattr(self, 'with_prev_mask', False) else 3
-            probe = torch.zeros(1, channels, 64, 64, device=param.device, dtype=param.dtype)
-            points = torch.tensor([[[32.0, 32.0, 0.0], [-1.0, -1.0, -1.0]]], device=param.device,
-                                  dtype=param.dtype)
-            folded, num = fold_batch_norms(self, lambda m: m(probe, points))
+            probe = self._fast_probe_inputs(param.device, param.dtype)
+            folded, num = fold_batch_norms(self, lambda m: m(*probe))
         finally:
             self.__dict__[_FAST_ATTR] = state
             if hook_flag is not None:
@@ -367,14 +366,26 @@ class FastInferenceMixin:
                      type(self).__name__, num, fused)
         return folded
 
-    def _fast_forward(self, x: torch.Tensor, points: torch.Tensor) -> Optional[Dict[str, torch.Tensor]]:
+    def _fast_probe_inputs(self, device: torch.device, dtype: torch.dtype) -> Tuple[torch.Tensor, ...]:
+        """Arguments of one small forward pass (used to find the conv -> BN pairs): a click model's
+        ``(x, points)``; models with another signature override this."""
+        channels = 4 if getattr(self, 'with_prev_mask', False) else 3
+        probe = torch.zeros(1, channels, 64, 64, device=device, dtype=dtype)
+        points = torch.tensor([[[32.0, 32.0, 0.0], [-1.0, -1.0, -1.0]]], device=device, dtype=dtype)
+        return probe, points
+
+    def _fast_forward(self, x: torch.Tensor, *args: Any) -> Optional[Any]:
+        """The fast copy's output for ``forward(x, *args)`` (a tensor or a dict of tensors, made
+        contiguous), or None when the plain path must run."""
         state = self.__dict__.get(_FAST_ATTR)
         if not state or not state['enabled'] or self.training or torch.is_grad_enabled():
             return None
         model = self.fast_model()
         if state['channels_last'] and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
-        out = model(x, points)
+        out = model(x, *args)
+        if isinstance(out, torch.Tensor):
+            return out.contiguous()
         return {k: (v.contiguous() if isinstance(v, torch.Tensor) else v) for k, v in out.items()}
 
 

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from isegm.model.fast_inference import FastInferenceMixin
 from isegm.model.is_model import IMAGENET_MEAN_STD, ISModel
 from isegm.model.modeling.efficientnet_lite import EfficientNetLite
 from isegm.model.ops import BatchImageNormalize, LRMult
@@ -83,7 +84,7 @@ class CompactClickModel(ISModel):
         return self.decoder(feats, skip)
 
 
-class CompactExtremeModel(nn.Module):
+class CompactExtremeModel(FastInferenceMixin, nn.Module):
     """EfficientNet-Lite + FPN extreme-point model; input like DEXTR's (RGB + heatmap, 0..255)."""
     task = 'extreme'  # what the model does: 'click' or 'extreme' (used by loaders and tools)
 
@@ -105,8 +106,14 @@ class CompactExtremeModel(nn.Module):
     def load_pretrained_weights(self, path: Optional[str] = None) -> None:
         self.feature_extractor.load_pretrained_weights(path)
 
+    def _fast_probe_inputs(self, device: torch.device, dtype: torch.dtype):
+        return (torch.zeros(1, 4, 64, 64, device=device, dtype=dtype),)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x``: ``B x 4 x H x W`` in 0..255 -> logits ``B x 1 x H x W``."""
+        fast = self._fast_forward(x)   # folded copy, when enabled (eval, no autograd)
+        if fast is not None:
+            return fast
         image = self.normalization(x[:, :3] / 255.0)
         heat = x[:, 3:4] / 255.0
         feats = self.feature_extractor(torch.cat((image, heat), dim=1))

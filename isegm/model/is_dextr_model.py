@@ -14,13 +14,14 @@ from typing import Any, Dict, Mapping, Optional
 import torch
 
 from isegm.errors import CheckpointError
+from isegm.model.fast_inference import FastInferenceMixin
 from isegm.model.modeling.dextr_resnet import RESNET101_BLOCKS, DextrResNet
 from isegm.utils.serialization import serialize
 
 logger = logging.getLogger(__name__)
 
 
-class DextrModel(DextrResNet):
+class DextrModel(FastInferenceMixin, DextrResNet):
     """DEXTR network (dilated ResNet-101 + PSP head). Keys: ``conv1``, ``bn1``, ``layer1..4``, ``layer5``."""
     task = 'extreme'  # what the model does: 'click' or 'extreme' (used by loaders and tools)
 
@@ -30,6 +31,14 @@ class DextrModel(DextrResNet):
     def __init__(self, n_classes: int = 1, n_input_channels: int = 4, classifier: Optional[str] = 'psp'):
         super().__init__(n_classes=n_classes, n_input_channels=n_input_channels, classifier=classifier,
                          blocks=RESNET101_BLOCKS, dilations=(2, 4), strides=(2, 2, 2, 1, 1))
+        self.n_input_channels = n_input_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        fast = self._fast_forward(x)   # folded copy, when enabled (eval, no autograd)
+        return fast if fast is not None else super().forward(x)
+
+    def _fast_probe_inputs(self, device: torch.device, dtype: torch.dtype):
+        return (torch.zeros(1, self.n_input_channels, 64, 64, device=device, dtype=dtype),)
 
     @classmethod
     def from_state_dict(cls, obj: Any) -> 'DextrModel':

@@ -250,3 +250,23 @@ def test_efficientnet_fusion_matches_plain(size):
     tol = 1e-4 * float(ref.abs().max())
     assert float((fast - ref).abs().max()) <= tol
     assert not torch.equal(fast, ref)   # the folded copy did run
+
+
+def test_compact_extreme_model_fast_path_matches_plain():
+    """The extreme-point model (forward(x) -> logits) has the same fast path as the click models."""
+    from isegm.model.is_compact_model import CompactExtremeModel
+    torch.manual_seed(0)
+    model = CompactExtremeModel(backbone='lite0', decoder_ch=32, input_size=96)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    model.eval()
+    x = torch.rand(2, 4, 96, 96) * 255
+    with torch.no_grad():
+        ref = model(x)
+        model.set_fast_inference(True)
+        fast = model(x)
+    assert fast.shape == ref.shape == (2, 1, 96, 96)
+    assert float((fast - ref).abs().max()) <= 1e-4 * float(ref.abs().max())
+    assert not torch.equal(fast, ref)

@@ -62,6 +62,28 @@ def test_forward_matches_reference_output(model, dextr_dir):
     assert np.abs(out - ref).max() <= 1e-3 * np.abs(ref).max()
 
 
+def test_fast_path_matches_reference_output(reference_sd, dextr_dir):
+    """BN folded, channels_last, fused bottlenecks: still within the fixture tolerance."""
+    from isegm.model.fast_inference import _onednn_fusion_available
+    from isegm.model.modeling.dextr_resnet import DextrBottleneck
+    net = DextrModel()
+    net.load_state_dict(reference_sd, strict=True)
+    net.eval().set_fast_inference(True)
+    io = np.load(dextr_dir / 'io.npz')
+    with torch.inference_mode():
+        fast = net(torch.from_numpy(io['input'])).numpy()
+    net.set_fast_inference(False)
+    with torch.inference_mode():
+        plain = net(torch.from_numpy(io['input'])).numpy()
+    ref = io['output']
+    assert np.abs(fast - ref).max() <= 1e-3 * np.abs(ref).max()
+    assert not np.array_equal(fast, plain)   # the folded copy ran
+    if _onednn_fusion_available():
+        net.set_fast_inference(True)
+        blocks = [m for m in net.fast_model().modules() if isinstance(m, DextrBottleneck)]
+        assert len(blocks) == 33 and all('forward' in m.__dict__ for m in blocks)
+
+
 def test_config_round_trip_through_own_checkpoint(tmp_path, reference_sd):
     net = DextrModel(n_classes=1, n_input_channels=4, classifier='psp')
     assert net._config['class'] == 'isegm.model.is_dextr_model.DextrModel'
