@@ -79,19 +79,10 @@ def run_click_training(ctx: RunContext, model, trainset, num_epochs: int, batch_
     from isegm.model.metrics import AdaptiveIoU
     if not getattr(model, 'with_aux_output', False):
         aux_weight = 0.0
-    trainer = ISTrainer(
-        model, trainset, ritm_loss_cfg(aux_weight), ctx.exp_path, valset=valset, val_samples=val_samples,
-        optimizer='adam', optimizer_params={'lr': lr, 'betas': (0.9, 0.999), 'eps': 1e-8},
-        lr_scheduler=partial(torch.optim.lr_scheduler.MultiStepLR, milestones=list(milestones), gamma=0.1),
-        batch_size=ctx.batch_size or batch_size, workers=ctx.workers, device=ctx.device,
-        max_num_next_clicks=max_num_next_clicks, metrics=[AdaptiveIoU()],
-        max_iters_per_epoch=ctx.max_iters_per_epoch, info=info, val_kwargs=val_kwargs)
-    if ctx.resume:
-        trainer.resume()
-    try:
-        return trainer.run(ctx.epochs or num_epochs)
-    finally:
-        trainer.close()
+    return _run_training(ctx, ISTrainer, model, trainset, ritm_loss_cfg(aux_weight), num_epochs, batch_size,
+                         milestones, {'lr': lr, 'betas': (0.9, 0.999), 'eps': 1e-8}, valset=valset,
+                         val_samples=val_samples, max_num_next_clicks=max_num_next_clicks,
+                         metrics=[AdaptiveIoU()], info=info, val_kwargs=val_kwargs)
 
 
 def run_extreme_training(ctx: RunContext, model, trainset, num_epochs: int, batch_size: int,
@@ -100,12 +91,20 @@ def run_extreme_training(ctx: RunContext, model, trainset, num_epochs: int, batc
     loss; the normalised loss makes the learning rate independent of the resolution)."""
     from isegm.engine.extreme_trainer import ExtremeTrainer
     from isegm.model.losses import ClassBalancedBCELoss
-    trainer = ExtremeTrainer(
-        model, trainset, {'instances': (ClassBalancedBCELoss(), 1.0)}, ctx.exp_path, valset=valset,
-        optimizer='adam', optimizer_params={'lr': lr},
+    return _run_training(ctx, ExtremeTrainer, model, trainset, {'instances': (ClassBalancedBCELoss(), 1.0)},
+                         num_epochs, batch_size, milestones, {'lr': lr}, valset=valset,
+                         max_num_next_clicks=0, info=info)
+
+
+def _run_training(ctx: RunContext, trainer_cls, model, trainset, loss_cfg, num_epochs: int, batch_size: int,
+                  milestones: Sequence[int], optimizer_params: Dict, **trainer_kwargs):
+    """Adam + MultiStepLR(milestones, 0.1) with the run context's batch size, workers, device and smoke-run
+    limits; resumes when asked; returns the per-epoch stats."""
+    trainer = trainer_cls(
+        model, trainset, loss_cfg, ctx.exp_path, optimizer='adam', optimizer_params=optimizer_params,
         lr_scheduler=partial(torch.optim.lr_scheduler.MultiStepLR, milestones=list(milestones), gamma=0.1),
         batch_size=ctx.batch_size or batch_size, workers=ctx.workers, device=ctx.device,
-        max_num_next_clicks=0, max_iters_per_epoch=ctx.max_iters_per_epoch, info=info)
+        max_iters_per_epoch=ctx.max_iters_per_epoch, **trainer_kwargs)
     if ctx.resume:
         trainer.resume()
     try:
