@@ -37,10 +37,21 @@ LossCfg = Dict[str, Tuple[nn.Module, float]]
 
 
 def seed_worker(worker_id: int) -> None:
-    """DataLoader ``worker_init_fn``: distinct numpy/python RNG streams per worker and epoch."""
+    """DataLoader ``worker_init_fn``: distinct numpy/python RNG streams per worker and epoch (the loader's
+    generator, see :func:`loader_generator`, makes them distinct across processes and restarts too)."""
     seed = torch.initial_seed() % 2 ** 32
     np.random.seed(seed)
     random.seed(seed)
+
+
+def loader_generator() -> torch.Generator:
+    """A DataLoader generator seeded from the OS: the workers' seeds (and the samples drawn by datasets
+    that sample at random, like ``epoch_len`` datasets) then differ between DDP ranks and between a run and
+    its resumption. Without it every process starts from torch's fixed default seed: all ranks would
+    augment and sample identically, and a resumed run would replay the samples of its first epochs."""
+    generator = torch.Generator()
+    generator.manual_seed(int.from_bytes(os.urandom(8), 'little') >> 1)
+    return generator
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -142,7 +153,7 @@ class ISTrainer:
         self.train_loader = DataLoader(trainset, batch_size=per_process, shuffle=self.train_sampler is None,
                                        sampler=self.train_sampler, num_workers=workers, drop_last=True,
                                        pin_memory=self.device.type == 'cuda', worker_init_fn=seed_worker,
-                                       persistent_workers=workers > 0)
+                                       persistent_workers=workers > 0, generator=loader_generator())
         self.val_loader = None
         if valset is not None:
             self.val_loader = DataLoader(valset, batch_size=per_process, shuffle=False, num_workers=workers,

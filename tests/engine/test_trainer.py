@@ -93,3 +93,16 @@ def test_validation_clicker_and_perfect_model_noc():
 
     res = evaluate_clicks(Oracle(), [(np.zeros((30, 30, 3), np.uint8), gt, None)])
     assert res['NoC@90'] == 1 and res['IoU@1'] == 1.0
+
+
+def test_data_streams_differ_between_processes_with_the_same_torch_seed(tmp_path):
+    """Two DDP ranks (or a run and its resumption) start from torch's same default seed; their loader
+    workers must still draw different augmentations / clicks."""
+    batches = []
+    for k in range(2):
+        model = TinyClickModel(width=8, use_disks=True, norm_radius=3, with_prev_mask=True, use_rgb_conv=False)
+        trainer = _trainer(tmp_path / str(k), model, workers=1)   # seeds torch / numpy identically
+        batches.append(next(iter(trainer.train_loader)))
+        trainer.close()
+    assert batches[0]['points'].shape == batches[1]['points'].shape
+    assert not torch.equal(batches[0]['points'], batches[1]['points'])
