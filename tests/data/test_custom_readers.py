@@ -129,3 +129,13 @@ def test_bsds_region_maps_including_a_rotated_one(tmp_path):
     assert s.image.shape[:2] == s.masks.shape[:2] and _areas(s) == [600, 600, 1200]
     right = [k for k in range(3) if s.masks[:, 30:, k].all()]
     assert len(right) == 1
+
+
+def test_overlapping_polygons_of_one_object_are_united():
+    """COCO segmentations with several polygons: the union, as pycocotools (not even-odd cancellation)."""
+    from isegm.data.datasets._common import polygons_to_mask
+    a = np.array([[0, 0], [9, 0], [9, 9], [0, 9]], np.float64)       # 10 x 10
+    b = a + 5                                                          # overlaps a on 5 x 5
+    mask = polygons_to_mask([a, b], 20, 20)
+    assert mask.sum() == 100 + 100 - 25
+    assert mask[7, 7] and mask[12, 12] and not mask[2, 12]

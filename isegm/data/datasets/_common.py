@@ -43,12 +43,14 @@ def pair_by_stem(images_dir: Path, labels_dir: Path, label_exts: Sequence[str] =
 
 
 def polygons_to_mask(polygons: List[np.ndarray], height: int, width: int) -> np.ndarray:
-    """Fill polygons (each ``K x 2`` float ``(x, y)`` pixel coordinates) into a bool mask."""
+    """Fill polygons (each ``K x 2`` float ``(x, y)`` pixel coordinates) into a bool mask: their union, as
+    pycocotools merges the polygons of a COCO segmentation (one ``fillPoly`` call over all of them would
+    apply the even-odd rule and cut out the places where two polygons overlap)."""
     import cv2
     mask = np.zeros((height, width), np.uint8)
-    pts = [np.round(np.asarray(p, np.float64).reshape(-1, 2)).astype(np.int32) for p in polygons if np.asarray(p).size >= 6]
-    if pts:
-        cv2.fillPoly(mask, pts, 1)
+    for p in polygons:
+        if np.asarray(p).size >= 6:
+            cv2.fillPoly(mask, [np.round(np.asarray(p, np.float64).reshape(-1, 2)).astype(np.int32)], 1)
     return mask.astype(bool)
 
 
