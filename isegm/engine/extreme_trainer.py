@@ -35,7 +35,7 @@ class ExtremeTrainer(ISTrainer):
             return {}
         self.net.eval()
         total, count, ious = 0.0, 0, []
-        for batch in self.val_loader:
+        for batch in self.val_batches():  # at most max_iters_per_epoch (smoke runs)
             loss, _, batch, output = self.batch_forward(batch, validation=True)
             total += float(loss)
             count += 1

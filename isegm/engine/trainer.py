@@ -10,6 +10,7 @@ lives beside them in ``last_state.pth``.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -218,9 +219,7 @@ class ISTrainer:
             from tqdm import tqdm
             bar = tqdm(total=n_batches, desc=f'epoch {epoch}', ncols=100, leave=False)
         t0 = time.time()
-        for i, batch in enumerate(self.train_loader):
-            if i >= n_batches:
-                break
+        for i, batch in enumerate(itertools.islice(self.train_loader, n_batches)):
             loss, parts, batch, output = self.batch_forward(batch)
             self.optim.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
@@ -248,21 +247,32 @@ class ISTrainer:
             stats[m.name] = du.reduce_mean(m.get_epoch_value(), self.device)
         return stats
 
+    def val_batches(self):
+        """The validation loader's batches, at most ``max_iters_per_epoch`` of them (the smoke-run limit
+        applies to validation too: RITM's COCO+LVIS validation epoch alone is 2000 samples)."""
+        if self.val_loader is None:
+            return
+        # islice stops before fetching batch n + 1 (a `break` inside the loop would load it first)
+        yield from itertools.islice(self.val_loader, self.max_iters_per_epoch or None)
+
     @torch.no_grad()
     def validation(self, epoch: int) -> Dict[str, float]:
         stats: Dict[str, float] = {}
         if self.val_loader is not None:
             self.net.eval()
             total, count = 0.0, 0
-            for batch in self.val_loader:
+            for batch in self.val_batches():
                 loss, _, _, _ = self.batch_forward(batch, validation=True)
                 total += float(loss)
                 count += 1
             stats['val_loss'] = du.reduce_mean(total / max(count, 1), self.device)
         if self.val_samples and du.is_main_process():
             from isegm.engine.validation import evaluate_clicks
+            samples = self.val_samples
+            if self.max_iters_per_epoch:  # smoke runs: one NoC sample per allowed batch
+                samples = list(samples)[:self.max_iters_per_epoch]
             stats.update({f'val_{k}': v for k, v in
-                          evaluate_clicks(unwrap(self.net), self.val_samples, device=self.device,
+                          evaluate_clicks(unwrap(self.net), samples, device=self.device,
                                           **self.val_kwargs).items()})
         return stats
 
