@@ -35,6 +35,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--threads', type=int, default=None, help='torch.set_num_threads (CPU)')
     p.add_argument('--config', default=None, help='config.yml with dataset/weight paths (default: ./config.yml)')
     p.add_argument('--no-pretrained', action='store_true', help='skip the ImageNet initialisation')
+    p.add_argument('--lr-milestones', default=None,
+                   help='comma-separated epochs at which the LR drops 10x; overrides the recipe, also when '
+                        'resuming (e.g. --resume-exp=002 --lr-milestones=20: lower LR from epoch 20 on)')
     return p.parse_args(argv)
 
 
@@ -97,7 +100,8 @@ def main(argv=None) -> None:
     ctx = RunContext(exp_path=exp_path, paths=cfg, batch_size=args.batch_size, workers=args.workers,
                      device=device, epochs=args.epochs, resume=args.resume_exp is not None,
                      max_iters_per_epoch=args.max_iters, epoch_len=args.epoch_len,
-                     pretrained=not args.no_pretrained)
+                     pretrained=not args.no_pretrained,
+                     lr_milestones=[int(m) for m in args.lr_milestones.split(',')] if args.lr_milestones else None)
     logging.getLogger(__name__).info('experiment folder: %s', exp_path)
     load_recipe(recipe).main(ctx)
     if du.is_distributed():

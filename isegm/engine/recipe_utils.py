@@ -31,6 +31,7 @@ class RunContext:
     max_iters_per_epoch: Optional[int] = None                 # smoke runs
     epoch_len: Optional[int] = None                           # overrides the recipe's
     pretrained: bool = True
+    lr_milestones: Optional[List[int]] = None                 # overrides the recipe's (also when resuming)
 
     def path(self, key: str, default=None) -> Path:
         value = self.paths.get(key, default)
@@ -98,8 +99,10 @@ def run_extreme_training(ctx: RunContext, model, trainset, num_epochs: int, batc
 
 def _run_training(ctx: RunContext, trainer_cls, model, trainset, loss_cfg, num_epochs: int, batch_size: int,
                   milestones: Sequence[int], optimizer_params: Dict, **trainer_kwargs):
-    """Adam + MultiStepLR(milestones, 0.1) with the run context's batch size, workers, device and smoke-run
-    limits; resumes when asked; returns the per-epoch stats."""
+    """Adam + MultiStepLR(milestones, 0.1) with the run context's batch size, workers, device, smoke-run
+    limits and LR milestones (``ctx.lr_milestones`` replaces the recipe's); resumes when asked; returns the
+    per-epoch stats."""
+    milestones = ctx.lr_milestones or milestones
     trainer = trainer_cls(
         model, trainset, loss_cfg, ctx.exp_path, optimizer='adam', optimizer_params=optimizer_params,
         lr_scheduler=partial(torch.optim.lr_scheduler.MultiStepLR, milestones=list(milestones), gamma=0.1),
@@ -107,6 +110,8 @@ def _run_training(ctx: RunContext, trainer_cls, model, trainset, loss_cfg, num_e
         max_iters_per_epoch=ctx.max_iters_per_epoch, **trainer_kwargs)
     if ctx.resume:
         trainer.resume()
+        if ctx.lr_milestones:
+            trainer.set_lr_milestones(ctx.lr_milestones)
     try:
         return trainer.run(ctx.epochs or num_epochs)
     finally:

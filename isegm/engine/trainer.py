@@ -338,6 +338,23 @@ class ISTrainer:
         logger.info('resumed from %s at epoch %d', ckpt_dir, self.start_epoch)
         return self.start_epoch
 
+    def set_lr_milestones(self, milestones: Sequence[int]) -> None:
+        """Replace the MultiStepLR milestones, also of a resumed run (whose scheduler state brought the old
+        ones), and set the learning rates the new schedule gives the next epoch: ``initial_lr * gamma^k``
+        with ``k`` = milestones already passed. E.g. ``[current_epoch]`` drops the rate from now on."""
+        from bisect import bisect_right
+        from collections import Counter
+        sched = self.lr_scheduler
+        if not isinstance(sched, torch.optim.lr_scheduler.MultiStepLR):
+            raise ValueError(f'LR milestones need a MultiStepLR scheduler, this run has {type(sched).__name__}')
+        sched.milestones = Counter(int(m) for m in milestones)
+        passed = bisect_right(sorted(sched.milestones.elements()), sched.last_epoch)
+        for group in self.optim.param_groups:
+            group['lr'] = group['initial_lr'] * sched.gamma ** passed
+        sched._last_lr = [g['lr'] for g in self.optim.param_groups]
+        logger.info('LR milestones %s: lr %s from epoch %d', sorted(sched.milestones),
+                    max(g['lr'] for g in self.optim.param_groups), sched.last_epoch)
+
     def close(self) -> None:
         if self._log_handler is not None:
             logging.getLogger('isegm').removeHandler(self._log_handler)

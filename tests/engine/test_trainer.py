@@ -106,3 +106,21 @@ def test_data_streams_differ_between_processes_with_the_same_torch_seed(tmp_path
         trainer.close()
     assert batches[0]['points'].shape == batches[1]['points'].shape
     assert not torch.equal(batches[0]['points'], batches[1]['points'])
+
+
+def test_new_lr_milestones_apply_to_a_resumed_run(tmp_path):
+    """--lr-milestones on resume: the resumed scheduler state must not bring back the old milestones."""
+    from functools import partial
+    mk = lambda: TinyClickModel(use_disks=True, norm_radius=3, with_prev_mask=True, use_rgb_conv=False)
+    sched = partial(torch.optim.lr_scheduler.MultiStepLR, milestones=[50], gamma=0.1)
+    t1 = _trainer(tmp_path, mk(), max_iters_per_epoch=1, lr_scheduler=sched)
+    t1.run(2)
+    t1.close()
+    t2 = _trainer(tmp_path, mk(), max_iters_per_epoch=1, lr_scheduler=sched)
+    assert t2.resume() == 2
+    assert t2.optim.param_groups[0]['lr'] == pytest.approx(5e-3)
+    t2.set_lr_milestones([2, 3])
+    assert t2.optim.param_groups[0]['lr'] == pytest.approx(5e-4)     # epoch 2 runs at 0.1x
+    hist = t2.run(4)
+    t2.close()
+    assert [h['lr'] for h in hist] == pytest.approx([5e-4, 5e-5])     # and epoch 3 at 0.01x
