@@ -210,16 +210,8 @@ def _mbconv_forward(self, x: torch.Tensor) -> torch.Tensor:
     return _conv_add(self._project_conv, y, x) if self.use_skip else self._project_conv(y)
 
 
-def _effnet_forward(self, x: torch.Tensor, stem_extra: Optional[torch.Tensor] = None) -> List[torch.Tensor]:
-    x = _conv_act(self._conv_stem, x, *_RELU6)
-    if stem_extra is not None:
-        x = x + stem_extra
-    feats = []
-    for i, block in enumerate(self._blocks):
-        x = block(x)
-        if i in self.out_indices:
-            feats.append(x)
-    return feats
+def _effnet_stem(self, x: torch.Tensor) -> torch.Tensor:
+    return _conv_act(self._conv_stem, x, *_RELU6)
 
 
 def _basic_block_forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -291,11 +283,11 @@ def _fuse_efficientnet_part(module: nn.Module) -> int:
         bns = [module._bn1, module._bn2] + ([module._bn0] if module.has_expand else [])
         fn = _mbconv_forward
     else:
-        convs, bns, fn = [module._conv_stem], [module._bn0], _effnet_forward
+        convs, bns, fn = [module._conv_stem], [module._bn0], _effnet_stem
     if not (all(_fusable(c) or (_is_same_conv(c) and _fusable_weights(c)) for c in convs)
             and all(isinstance(b, nn.Identity) for b in bns)):
         return 0
-    module.forward = fn.__get__(module, type(module))
+    setattr(module, 'forward' if isinstance(module, MBConvBlock) else 'stem', fn.__get__(module, type(module)))
     return 1
 
 

@@ -112,8 +112,11 @@ class EfficientNetLite(nn.Module):
                 self.channels.append(cout)
         self._blocks = nn.ModuleList(blocks)
 
+    def stem(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu6(self._bn0(self._conv_stem(x)))
+
     def forward(self, x: torch.Tensor, stem_extra: Optional[torch.Tensor] = None) -> List[torch.Tensor]:
-        x = F.relu6(self._bn0(self._conv_stem(x)))
+        x = self.stem(x)
         if stem_extra is not None:
             x = x + stem_extra
         feats = []
