@@ -74,10 +74,11 @@ class AnnotationEngine:
         click_model: a click network (``net(x, points)``), already on ``device``.
         device: torch device string or object.
         extreme_model: optional DEXTR-style network for :meth:`predict_extreme`.
-        extreme_threshold: the extreme-point map is binarised at this value (DEXTR's 0.8).
+        extreme_threshold: the extreme-point map is binarised at this value; None: the model's own
+            (``mask_threshold`` of our compact model, else DEXTR's 0.8).
     """
 
-    def __init__(self, click_model, device='cpu', extreme_model=None, extreme_threshold: float = 0.8):
+    def __init__(self, click_model, device='cpu', extreme_model=None, extreme_threshold: Optional[float] = None):
         self.click_model = click_model
         self.device = device
         self.extreme_model = extreme_model
@@ -140,4 +141,5 @@ class AnnotationEngine:
             from isegm.inference.predictors.extreme import ExtremePointsPredictor
             self._extreme_predictor = ExtremePointsPredictor(self.extreme_model, device=self.device)
         prob = self._extreme_predictor.predict(image, np.asarray(points_yx))
-        return (prob > self.extreme_threshold).astype(np.float32)
+        threshold = self._extreme_predictor.threshold if self.extreme_threshold is None else self.extreme_threshold
+        return (prob > threshold).astype(np.float32)

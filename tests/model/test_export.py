@@ -136,6 +136,7 @@ def test_extreme_model_carries_input_size_and_sigma(tmp_path):
     pts = [[60, 10], [60, 140], [5, 75], [110, 75]]
     predictor = ExtremePointsPredictor(loaded)
     assert (predictor.input_size, predictor.sigma) == (64, 2.5)
+    assert predictor.threshold == 0.5   # the compact model's own (validated at 0.5), not DEXTR's 0.8
     assert predictor.prepare(image, pts).net_input.shape == (4, 64, 64)
     assert predictor.predict(image, pts).shape == (120, 150)
     explicit = ExtremePointsPredictor(loaded, input_size=96, sigma=4.0)  # the caller's values win
@@ -144,4 +145,5 @@ def test_extreme_model_carries_input_size_and_sigma(tmp_path):
 
 def test_models_without_preferences_keep_dextr_defaults():
     predictor = ExtremePointsPredictor(torch.nn.Conv2d(4, 1, 1))
-    assert (predictor.input_size, predictor.sigma) == (512, 10.0)
+    assert (predictor.input_size, predictor.sigma, predictor.threshold) == (512, 10.0, 0.8)
+    assert ExtremePointsPredictor(torch.nn.Conv2d(4, 1, 1), threshold=0.3).threshold == 0.3

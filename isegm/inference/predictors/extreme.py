@@ -36,6 +36,7 @@ PointsLike = Union[np.ndarray, Sequence[Sequence[float]]]
 
 DEXTR_INPUT_SIZE = 512  # network input side and heatmap width of DEXTR (used unless the model says otherwise)
 DEXTR_SIGMA = 10.0
+DEXTR_THRESHOLD = 0.8     # DEXTR's demo binarises at 0.8
 
 
 @dataclass
@@ -98,7 +99,8 @@ class ExtremePointsPredictor:
             -> logits at stride 8.
         device: ``'cpu'`` or ``'cuda:N'``; the model is moved there and put in eval mode.
         pad: context added around the points' box before cropping (DEXTR: 50 pixels).
-        threshold: default threshold of :meth:`predict_masks` (DEXTR's demo: 0.8).
+        threshold: default threshold of :meth:`predict_masks`; default: the model's ``mask_threshold``
+            attribute (what it was validated at), else DEXTR's demo value 0.8.
         input_size: side of the square network input; default: the model's ``input_size`` attribute
             (what it was trained with), else DEXTR's 512.
         zero_pad_crop: True (DEXTR) lets the crop box leave the image and pads with zeros; False clamps it.
@@ -110,10 +112,12 @@ class ExtremePointsPredictor:
     """
 
     def __init__(self, model: nn.Module, device: Union[str, torch.device] = 'cpu', pad: int = 50,
-                 threshold: float = 0.8, input_size: Optional[int] = None, zero_pad_crop: bool = True,
+                 threshold: Optional[float] = None, input_size: Optional[int] = None, zero_pad_crop: bool = True,
                  sigma: Optional[float] = None, clip_probs: bool = True, batch_size: int = 4):
         if not isinstance(model, nn.Module):
             raise InputError(f'model must be a torch.nn.Module (a DextrModel), got {type(model).__name__}')
+        if threshold is None:
+            threshold = getattr(model, 'mask_threshold', DEXTR_THRESHOLD)
         if input_size is None:
             input_size = getattr(model, 'input_size', DEXTR_INPUT_SIZE)
         if sigma is None:
@@ -242,10 +246,10 @@ class ExtremePointsPredictor:
 
 
 def predict_masks(model: nn.Module, images: Sequence[np.ndarray], extreme_points: Sequence[PointsLike],
-                  threshold: float = 0.8, device: Union[str, torch.device] = 'cpu', pad: int = 50,
+                  threshold: Optional[float] = None, device: Union[str, torch.device] = 'cpu', pad: int = 50,
                   input_size: Optional[int] = None, batch_size: int = 4) -> List[List[np.ndarray]]:
     """Functional form of :meth:`ExtremePointsPredictor.predict_masks` (the ``dextr`` library's batch API);
-    ``input_size=None`` uses the model's own (DEXTR: 512)."""
+    ``threshold=None`` / ``input_size=None`` use the model's own (DEXTR: 0.8 / 512)."""
     predictor = ExtremePointsPredictor(model, device=device, pad=pad, threshold=threshold,
                                        input_size=input_size, batch_size=batch_size)
     return predictor.predict_masks(images, extreme_points)
