@@ -25,6 +25,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import torch
 from torch import nn
 
+from isegm.model.modeling.efficientnet_lite import SameConv2d
+
 logger = logging.getLogger(__name__)
 
 _FAST_ATTR = '_fast_inference_state'
@@ -200,7 +202,6 @@ def _conv_add(conv: nn.Conv2d, x: torch.Tensor, other: torch.Tensor) -> torch.Te
 
 
 def _is_same_conv(conv: nn.Module) -> bool:
-    from isegm.model.modeling.efficientnet_lite import SameConv2d
     return type(conv) is SameConv2d
 
 
