@@ -2,7 +2,6 @@
 dataset layouts it reads (one step of batch 2, one validation batch), then the checkpoint it wrote loads
 with ``isegm.load_model`` as the recipe's class and holds weights that moved away from their
 initialisation. Plus the smoke-run limit on validation (``max_iters_per_epoch``) for both trainers."""
-import importlib.util
 import json
 import math
 import pickle
@@ -99,11 +98,8 @@ def make_sbd(root: Path, h: int = 60, w: int = 80) -> Path:
 
 # -- the recipes ---------------------------------------------------------------------------------------
 def _load_recipe(rel: str):
-    path = ROOT / 'models' / rel
-    spec = importlib.util.spec_from_file_location('recipe_' + path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from train import load_recipe   # the loader train.py itself uses
+    return load_recipe(ROOT / 'models' / rel)
 
 
 RECIPES = [
