@@ -116,6 +116,28 @@ def fold_batch_norms(model: nn.Module, run_forward: Callable[[nn.Module], Any]) 
     return folded, len(pairs)
 
 
+def fold_scale_layers(model: nn.Module) -> int:
+    """Fold every ``ScaleLayer`` that directly follows a ``Conv2d`` in an ``nn.Sequential`` (RITM's click-map
+    branch: ``conv 3x3 -> ScaleLayer``) into the convolution: ``s * (W x + b) = (s W) x + s b``. In place on
+    a no-grad copy; returns how many were folded."""
+    from isegm.model.ops import ScaleLayer
+    count = 0
+    for module in list(model.modules()):
+        if type(module) is not nn.Sequential:
+            continue
+        children = list(module._modules.items())
+        for (_, prev), (name, child) in zip(children, children[1:]):
+            if type(child) is ScaleLayer and isinstance(prev, nn.Conv2d):
+                with torch.no_grad():
+                    scale = torch.abs(child.scale * child.lr_mult).to(prev.weight.dtype)
+                    prev.weight.mul_(scale)
+                    if prev.bias is not None:
+                        prev.bias.mul_(scale)
+                module._modules[name] = nn.Identity()
+                count += 1
+    return count
+
+
 # ------------------------------------------------------------------------------------------------------
 # Convolution + ReLU (+ residual add) fusion with oneDNN post-ops (CPU, float32, channels_last only)
 # ------------------------------------------------------------------------------------------------------
@@ -126,8 +148,12 @@ def _onednn_fusion_available() -> bool:
         w = torch.ones(2, 2, 3, 3).contiguous(memory_format=torch.channels_last)
         y = op.binary(x, x, w, None, [1, 1], [1, 1], [1, 1], 1, 'add', None, 'relu', [], '')
         z = op(x, w, None, [1, 1], [1, 1], [1, 1], 1, 'relu', [], '')
-        ref = torch.relu(torch.nn.functional.conv2d(x, w, None, 1, 1))
-        return torch.allclose(z, ref) and torch.allclose(y, torch.relu(ref + x))
+        leaky = op(x - 2, w, None, [1, 1], [1, 1], [1, 1], 1, 'leaky_relu', [0.2], '')
+        conv = torch.nn.functional.conv2d(x, w, None, 1, 1)
+        ref = torch.relu(conv)
+        ref_leaky = torch.nn.functional.leaky_relu(torch.nn.functional.conv2d(x - 2, w, None, 1, 1), 0.2)
+        return (torch.allclose(z, ref) and torch.allclose(y, torch.relu(ref + x))
+                and torch.allclose(leaky, ref_leaky))
     except (AttributeError, RuntimeError):
         return False
 
@@ -163,17 +189,31 @@ def _conv_add_relu(conv: nn.Conv2d, x: torch.Tensor, other: torch.Tensor) -> tor
 _RELU6 = ('hardtanh', [0.0, 6.0])
 
 
-def _same_padded(conv: nn.Conv2d, x: torch.Tensor) -> Tuple[torch.Tensor, List[int]]:
-    """TensorFlow "same" padding of :class:`SameConv2d`: as the convolution's own (symmetric) padding
-    where possible, else an explicit asymmetric ``F.pad`` (stride 2 on even sizes)."""
+def _same_conv_args(conv: nn.Conv2d, x: torch.Tensor) -> Tuple[torch.Tensor, List[int]]:
+    """Weight and symmetric padding that give TensorFlow "same" padding of :class:`SameConv2d` on ``x``.
+
+    Where the "same" padding is symmetric it becomes the convolution's own. Where it is not (stride 2 on
+    even sizes: one more pad row / column after than before) the kernel gets one leading row / column of
+    zero taps and one more pad row / column on both sides: every output window then covers the same input
+    pixels with the same weights, plus taps that add exactly ``0 * x``. This replaces an explicit
+    ``F.pad`` copy of the feature map (2-3x slower for the depthwise convolutions, measured).
+    """
     ih, iw = x.shape[-2:]
     (kh, kw), (sh, sw) = conv.kernel_size, conv.stride
     ph = max((-(-ih // sh) - 1) * sh + kh - ih, 0)
     pw = max((-(-iw // sw) - 1) * sw + kw - iw, 0)
-    if ph % 2 == 0 and pw % 2 == 0:
-        return x, [ph // 2, pw // 2]
-    x = torch.nn.functional.pad(x, [pw // 2, pw - pw // 2, ph // 2, ph - ph // 2])
-    return x.contiguous(memory_format=torch.channels_last), [0, 0]
+    odd = (ph % 2, pw % 2)
+    if odd == (0, 0):
+        return conv.weight, [ph // 2, pw // 2]
+    cache = conv.__dict__.setdefault('_same_kernels', {})
+    key = odd + (conv.weight.data_ptr(),)   # the fast copy's weights are never changed in place
+    weight = cache.get(key)
+    if weight is None:
+        cache.clear()
+        weight = torch.nn.functional.pad(conv.weight, [odd[1], 0, odd[0], 0])
+        weight = weight.contiguous(memory_format=torch.channels_last)
+        cache[key] = weight
+    return weight, [ph // 2 + odd[0], pw // 2 + odd[1]]
 
 
 def _conv_act(conv: nn.Conv2d, x: torch.Tensor, attr: str, scalars: List[float]) -> torch.Tensor:
@@ -182,11 +222,8 @@ def _conv_act(conv: nn.Conv2d, x: torch.Tensor, attr: str, scalars: List[float])
         y = conv(x)
         return torch.relu(y) if attr == 'relu' else torch.clamp(y, *scalars)
     x = x.contiguous(memory_format=torch.channels_last)
-    if _is_same_conv(conv):
-        x, padding = _same_padded(conv, x)
-    else:
-        padding = list(conv.padding)
-    return torch.ops.mkldnn._convolution_pointwise(x, conv.weight, conv.bias, padding, list(conv.stride),
+    weight, padding = _same_conv_args(conv, x) if _is_same_conv(conv) else (conv.weight, list(conv.padding))
+    return torch.ops.mkldnn._convolution_pointwise(x, weight, conv.bias, padding, list(conv.stride),
                                                    list(conv.dilation), conv.groups, attr, scalars, '')
 
 
@@ -226,21 +263,39 @@ def _bottleneck_forward(self, x: torch.Tensor) -> torch.Tensor:
     return _conv_add_relu(self.conv3, out, residual)
 
 
-class _ConvReLU(nn.Module):
-    """A folded conv followed by ReLU, run as one oneDNN convolution with a ReLU post-op."""
+class _ConvAct(nn.Module):
+    """A folded conv followed by ReLU or LeakyReLU, run as one oneDNN convolution with the activation as
+    a post-op."""
 
-    def __init__(self, conv: nn.Conv2d):
+    def __init__(self, conv: nn.Conv2d, attr: str = 'relu', scalars: Optional[List[float]] = None):
         super().__init__()
         self.conv = conv
+        self.attr = attr
+        self.scalars = list(scalars or [])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _conv_relu(self.conv, x)
+        if self.attr == 'relu':
+            return _conv_relu(self.conv, x)
+        if torch.is_grad_enabled():
+            return torch.nn.functional.leaky_relu(self.conv(x), self.scalars[0])
+        x = x.contiguous(memory_format=torch.channels_last)
+        return torch.ops.mkldnn._convolution_pointwise(x, self.conv.weight, self.conv.bias, list(self.conv.padding),
+                                                       list(self.conv.stride), list(self.conv.dilation),
+                                                       self.conv.groups, self.attr, self.scalars, '')
+
+
+def _activation_post_op(module: nn.Module) -> Optional[Tuple[str, List[float]]]:
+    if type(module) is nn.ReLU:
+        return 'relu', []
+    if type(module) is nn.LeakyReLU:
+        return 'leaky_relu', [float(module.negative_slope)]
+    return None
 
 
 def fuse_conv_relu(model: nn.Module) -> int:
     """In a BN-folded, channels_last CPU model: run residual blocks (HRNet / ResNet-V1b basic and
-    bottleneck blocks) and ``Sequential(conv, [Identity], ReLU)`` chains as fused oneDNN convolutions
-    (conv + ReLU, conv + residual add + ReLU). Returns how many places were fused; 0 when unavailable."""
+    bottleneck blocks) and ``Sequential(conv, [Identity], ReLU | LeakyReLU)`` chains as fused oneDNN convolutions
+    (conv + ReLU / LeakyReLU, conv + residual add + ReLU). Returns how many places were fused; 0 when unavailable."""
     if not _onednn_fusion_available():
         return 0
     from isegm.model.modeling import dextr_resnet, efficientnet_lite, hrnet_ocr, resnet
@@ -268,8 +323,9 @@ def fuse_conv_relu(model: nn.Module) -> int:
                 j = i + 1
                 while j < len(children) and isinstance(children[j][1], nn.Identity):
                     j += 1
-                if j < len(children) and type(children[j][1]) is nn.ReLU:
-                    module._modules[name] = _ConvReLU(child)
+                post_op = _activation_post_op(children[j][1]) if j < len(children) else None
+                if post_op is not None:
+                    module._modules[name] = _ConvAct(child, *post_op)
                     module._modules[children[j][0]] = nn.Identity()
                     count += 1
     return count
@@ -285,7 +341,8 @@ def _fuse_efficientnet_part(module: nn.Module) -> int:
         fn = _mbconv_forward
     else:
         convs, bns, fn = [module._conv_stem], [module._bn0], _effnet_stem
-    if not (all(_fusable(c) or (_is_same_conv(c) and _fusable_weights(c)) for c in convs)
+    if not (all(_fusable(c) or (_is_same_conv(c) and _fusable_weights(c) and c.dilation == (1, 1))
+                for c in convs)
             and all(isinstance(b, nn.Identity) for b in bns)):
         return 0
     setattr(module, 'forward' if isinstance(module, MBConvBlock) else 'stem', fn.__get__(module, type(module)))
@@ -347,6 +404,7 @@ class FastInferenceMixin:
             param = next(self.parameters())
             probe = self._fast_probe_inputs(param.device, param.dtype)
             folded, num = fold_batch_norms(self, lambda m: m(*probe))
+            num += fold_scale_layers(folded)
         finally:
             self.__dict__[_FAST_ATTR] = state
             if hook_flag is not None:
@@ -355,7 +413,7 @@ class FastInferenceMixin:
         if channels_last:
             folded = folded.to(memory_format=torch.channels_last)
             fused = fuse_conv_relu(folded)
-        logger.debug('fast inference copy of %s: %d conv+BN pairs folded, %d conv+ReLU fusions',
+        logger.debug('fast inference copy of %s: %d conv+BN / conv+scale pairs folded, %d conv+ReLU fusions',
                      type(self).__name__, num, fused)
         return folded
 

@@ -6,6 +6,7 @@ padded with -1; a row is absent when ``max(y, x) < 0``. f-BRS uses ``B x 2N x 2`
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
@@ -30,6 +31,12 @@ class DistMaps(nn.Module):
         self.use_disks = use_disks
 
     def get_coord_features(self, points: torch.Tensor, batchsize: int, rows: int, cols: int) -> torch.Tensor:
+        if self.use_disks and points.device.type == 'cpu':
+            return self._disks_in_boxes(points, rows, cols)
+        return self._full_maps(points, rows, cols)
+
+    def _full_maps(self, points: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
+        """The maps computed over the whole image for every click at once (the reference formulation)."""
         num_points = points.shape[1] // 2
         pts = points.reshape(-1, points.shape[2])[:, :2].to(torch.float32)
         invalid = torch.max(pts, dim=1)[0] < 0
@@ -51,6 +58,35 @@ class DistMaps(nn.Module):
         if self.use_disks:
             return (dist <= (self.norm_radius * self.spatial_scale) ** 2).float()
         return torch.tanh(torch.sqrt(dist) * 2)
+
+    def _disks_in_boxes(self, points: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
+        """The disk maps computed only inside each click's bounding box (CPU).
+
+        ``min_p(d_p) <= R^2`` equals ``any_p(d_p <= R^2)``, and every ``d_p`` is computed with the same
+        float operations as in the full-size computation, so the maps are bit-identical to it; outside a
+        click's box (one pixel of margin) ``d_p > R^2``. Cost ~ clicks x R^2 instead of clicks x H x W.
+        """
+        num_points = points.shape[1] // 2
+        pts = points[:, :, :2].to(torch.float32)
+        out = torch.zeros(points.shape[0], 2, rows, cols, dtype=torch.float32, device=points.device)
+        radius = self.norm_radius * self.spatial_scale
+        row_coords = torch.arange(rows, dtype=torch.float32, device=points.device)
+        col_coords = torch.arange(cols, dtype=torch.float32, device=points.device)
+        scaled = pts * self.spatial_scale
+        valid = (torch.max(pts, dim=2)[0] >= 0).tolist()
+        centres = scaled.tolist()
+        for b, (valid_b, centres_b) in enumerate(zip(valid, centres)):
+            for p, (is_valid, (cy, cx)) in enumerate(zip(valid_b, centres_b)):
+                r0, r1 = max(int(math.floor(cy - radius)) - 1, 0), min(int(math.ceil(cy + radius)) + 2, rows)
+                c0, c1 = max(int(math.floor(cx - radius)) - 1, 0), min(int(math.ceil(cx + radius)) + 2, cols)
+                if not is_valid or r0 >= r1 or c0 >= c1:
+                    continue
+                dy = row_coords[r0:r1] - scaled[b, p, 0:1]
+                dx = col_coords[c0:c1] - scaled[b, p, 1:2]
+                dist = (dy * dy)[:, None] + (dx * dx)[None, :]
+                box = out[b, p // num_points, r0:r1, c0:c1]
+                box.masked_fill_(dist <= radius ** 2, 1.0)
+        return out
 
     def forward(self, x: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
         return self.get_coord_features(coords, x.shape[0], x.shape[2], x.shape[3])

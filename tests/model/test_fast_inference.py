@@ -270,3 +270,54 @@ def test_compact_extreme_model_fast_path_matches_plain():
     assert fast.shape == ref.shape == (2, 1, 96, 96)
     assert float((fast - ref).abs().max()) <= 1e-4 * float(ref.abs().max())
     assert not torch.equal(fast, ref)
+
+
+@pytest.mark.parametrize('kernel,stride', [(3, 2), (5, 2), (3, 1), (5, 1)])
+def test_same_convolution_without_explicit_pad(kernel, stride):
+    """TF "same" padding as a convolution argument: asymmetric cases (stride 2 on even sizes) use a kernel
+    with a leading row / column of zero taps instead of a padded copy; the result is the same bit for bit
+    as SameConv2d's explicit pad (the extra taps add exact zeros)."""
+    from isegm.model.fast_inference import _same_conv_args
+    from isegm.model.modeling.efficientnet_lite import SameConv2d
+    torch.manual_seed(kernel * 10 + stride)
+    conv = SameConv2d(6, 6, kernel, stride=stride, groups=6, bias=False).eval()
+    conv = conv.to(memory_format=torch.channels_last)
+    for h, w in [(20, 30), (21, 30), (20, 31), (17, 23), (2, 3)]:
+        x = torch.randn(2, 6, h, w).contiguous(memory_format=torch.channels_last)
+        with torch.no_grad():
+            ref = conv(x)
+            weight, padding = _same_conv_args(conv, x)
+            out = torch.nn.functional.conv2d(x, weight, None, conv.stride, padding, 1, conv.groups)
+        assert out.shape == ref.shape
+        assert torch.equal(out, ref), (h, w)
+        asymmetric = stride == 2 and (h % 2 == 0 or w % 2 == 0)
+        assert (weight.shape[-2:] != conv.weight.shape[-2:]) == asymmetric
+
+
+def test_click_branch_scale_folded_and_leaky_relu_fused():
+    """RITM's click-map branch (conv 1x1 -> LeakyReLU -> conv 3x3 -> ScaleLayer): the scale is folded into
+    the 3x3 convolution and the LeakyReLU runs as a post-op of the 1x1 one; same values."""
+    from isegm.model.fast_inference import _ConvAct
+    from isegm.model.ops import ScaleLayer
+    if not _onednn_fusion_available():
+        pytest.skip('oneDNN fused convolutions are not available in this torch build')
+    torch.manual_seed(0)
+    model = HRNetModel(width=8, ocr_width=8, small=True, with_prev_mask=True, use_disks=True, norm_radius=5,
+                       use_leaky_relu=True, use_rgb_conv=False).eval()
+    model.maps_transform[-1].scale.data.fill_(-0.37)   # |scale| is what the layer applies
+    x = torch.rand(1, 4, 48, 64)
+    points = torch.tensor([[[10.0, 12.0, 0.0], [30.0, 40.0, 1.0]]])
+    with torch.no_grad():
+        ref = model(x, points)['instances']
+        coord = model.get_coord_features(x[:, :3], x[:, 3:], points)
+        model.set_fast_inference(True)
+        fast = model(x, points)['instances']
+    branch = model.fast_model().maps_transform
+    assert not any(isinstance(m, ScaleLayer) for m in branch.modules())
+    assert isinstance(branch[0], _ConvAct) and branch[0].attr == 'leaky_relu' and branch[0].scalars == [0.2]
+    assert float((fast - ref).abs().max()) <= 1e-4 * float(ref.abs().max())
+    with torch.no_grad():
+        folded = branch(coord.contiguous(memory_format=torch.channels_last))
+        plain = model.maps_transform(coord)
+    assert float(plain.abs().max()) > 0
+    torch.testing.assert_close(folded, plain, rtol=1e-5, atol=1e-6)
