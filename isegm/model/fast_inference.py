@@ -217,10 +217,15 @@ def _same_conv_args(conv: nn.Conv2d, x: torch.Tensor) -> Tuple[torch.Tensor, Lis
 
 
 def _conv_act(conv: nn.Conv2d, x: torch.Tensor, attr: str, scalars: List[float]) -> torch.Tensor:
-    """Conv (plain or :class:`SameConv2d`) + ReLU / ReLU6 as one oneDNN convolution (no autograd)."""
+    """Conv (plain or :class:`SameConv2d`) + ReLU / ReLU6 (``hardtanh``) / LeakyReLU as one oneDNN
+    convolution; with autograd on, the differentiable unfused ops."""
     if torch.is_grad_enabled():
         y = conv(x)
-        return torch.relu(y) if attr == 'relu' else torch.clamp(y, *scalars)
+        if attr == 'relu':
+            return torch.relu(y)
+        if attr == 'leaky_relu':
+            return torch.nn.functional.leaky_relu(y, scalars[0])
+        return torch.clamp(y, *scalars)
     x = x.contiguous(memory_format=torch.channels_last)
     weight, padding = _same_conv_args(conv, x) if _is_same_conv(conv) else (conv.weight, list(conv.padding))
     return torch.ops.mkldnn._convolution_pointwise(x, weight, conv.bias, padding, list(conv.stride),
@@ -274,14 +279,7 @@ class _ConvAct(nn.Module):
         self.scalars = list(scalars or [])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.attr == 'relu':
-            return _conv_relu(self.conv, x)
-        if torch.is_grad_enabled():
-            return torch.nn.functional.leaky_relu(self.conv(x), self.scalars[0])
-        x = x.contiguous(memory_format=torch.channels_last)
-        return torch.ops.mkldnn._convolution_pointwise(x, self.conv.weight, self.conv.bias, list(self.conv.padding),
-                                                       list(self.conv.stride), list(self.conv.dilation),
-                                                       self.conv.groups, self.attr, self.scalars, '')
+        return _conv_act(self.conv, x, self.attr, self.scalars)
 
 
 def _activation_post_op(module: nn.Module) -> Optional[Tuple[str, List[float]]]:

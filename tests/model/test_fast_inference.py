@@ -321,3 +321,11 @@ def test_click_branch_scale_folded_and_leaky_relu_fused():
         plain = model.maps_transform(coord)
     assert float(plain.abs().max()) > 0
     torch.testing.assert_close(folded, plain, rtol=1e-5, atol=1e-6)
+    # with autograd on (BRS) the fused LeakyReLU falls back to differentiable ops with the same gradients
+    grads = []
+    for module in (branch, model.maps_transform):
+        inp = coord.clone().requires_grad_(True)
+        module(inp).square().sum().backward()
+        grads.append(inp.grad)
+    assert float(grads[1].abs().max()) > 0
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-6)
