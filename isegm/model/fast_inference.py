@@ -257,6 +257,38 @@ def _effnet_stem(self, x: torch.Tensor) -> torch.Tensor:
     return _conv_act(self._conv_stem, x, *_RELU6)
 
 
+def _compact_click_backbone_forward(self, image: torch.Tensor, coord_features: Optional[torch.Tensor] = None):
+    """:meth:`CompactClickModel.backbone_forward` with the click features added to the stem output as a
+    sum post-op of their 1x1 projection, and the skip branch's ReLU fused (same values: ``a + b == b + a``)."""
+    if coord_features is None:
+        return type(self).backbone_forward(self, image, None)
+    extractor = self.feature_extractor
+    x = _conv_add(self.coord_proj, coord_features, extractor.stem(image))
+    skip = _conv_relu(self.coord_skip, torch.nn.functional.avg_pool2d(coord_features, 2, ceil_mode=True))
+    feats = extractor.stages(x)
+    if skip.shape[-2:] != feats[0].shape[-2:]:
+        skip = torch.nn.functional.interpolate(skip, size=feats[0].shape[-2:], mode='bilinear', align_corners=False)
+    return self.decoder(feats, skip)
+
+
+def _fpn_forward(self, feats: List[torch.Tensor], extra: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
+    """:class:`FPNDecoder.forward` with each lateral 1x1 convolution adding the upsampled coarser level as
+    a sum post-op."""
+    x = self.lateral[-1](feats[-1])
+    outs = [x]
+    for lat, f in zip(reversed(self.lateral[:-1]), reversed(feats[:-1])):
+        up = torch.nn.functional.interpolate(x, size=f.shape[-2:], mode='bilinear', align_corners=False)
+        x = _conv_add(lat, f, up)
+        outs.append(x)
+    out = {}
+    if self.aux_head is not None:
+        out['instances_aux'] = self.aux_head(outs[-2])  # stride 8
+    if extra is not None:
+        x = torch.cat((x, extra), dim=1)
+    out['instances'] = self.head(self.refine(self.fuse(x)))
+    return out
+
+
 def _basic_block_forward(self, x: torch.Tensor) -> torch.Tensor:
     residual = x if self.downsample is None else self.downsample(x)
     return _conv_add_relu(self.conv2, _conv_relu(self.conv1, x), residual)
@@ -296,6 +328,7 @@ def fuse_conv_relu(model: nn.Module) -> int:
     (conv + ReLU / LeakyReLU, conv + residual add + ReLU). Returns how many places were fused; 0 when unavailable."""
     if not _onednn_fusion_available():
         return 0
+    from isegm.model.is_compact_model import CompactClickModel, FPNDecoder
     from isegm.model.modeling import dextr_resnet, efficientnet_lite, hrnet_ocr, resnet
     block_forwards = {hrnet_ocr.BasicBlock: (_basic_block_forward, 2), resnet.BasicBlockV1b: (_basic_block_forward, 2),
                       hrnet_ocr.Bottleneck: (_bottleneck_forward, 3), resnet.BottleneckV1b: (_bottleneck_forward, 3),
@@ -305,6 +338,8 @@ def fuse_conv_relu(model: nn.Module) -> int:
         spec = block_forwards.get(type(module))
         if isinstance(module, (efficientnet_lite.MBConvBlock, efficientnet_lite.EfficientNetLite)):
             count += _fuse_efficientnet_part(module)
+        elif isinstance(module, (CompactClickModel, FPNDecoder)):
+            count += _fuse_compact_part(module)
         elif spec is not None:
             fn, depth = spec
             convs = [getattr(module, f'conv{i}') for i in range(1, depth + 1)]
@@ -344,6 +379,20 @@ def _fuse_efficientnet_part(module: nn.Module) -> int:
             and all(isinstance(b, nn.Identity) for b in bns)):
         return 0
     setattr(module, 'forward' if isinstance(module, MBConvBlock) else 'stem', fn.__get__(module, type(module)))
+    return 1
+
+
+def _fuse_compact_part(module: nn.Module) -> int:
+    """The compact click model's click-feature entry and the FPN decoder's lateral adds (see
+    :func:`_compact_click_backbone_forward`, :func:`_fpn_forward`)."""
+    from isegm.model.is_compact_model import CompactClickModel
+    if isinstance(module, CompactClickModel):
+        convs, name, fn = [module.coord_proj, module.coord_skip], 'backbone_forward', _compact_click_backbone_forward
+    else:
+        convs, name, fn = list(module.lateral), 'forward', _fpn_forward
+    if not all(_fusable(c) for c in convs):
+        return 0
+    setattr(module, name, fn.__get__(module, type(module)))
     return 1
 
 

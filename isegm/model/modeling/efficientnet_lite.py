@@ -119,6 +119,10 @@ class EfficientNetLite(nn.Module):
         x = self.stem(x)
         if stem_extra is not None:
             x = x + stem_extra
+        return self.stages(x)
+
+    def stages(self, x: torch.Tensor) -> List[torch.Tensor]:
+        """The MBConv blocks on the stem output -> features at strides 4, 8, 16, 32."""
         feats = []
         for i, block in enumerate(self._blocks):
             x = block(x)
