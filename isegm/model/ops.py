@@ -77,9 +77,11 @@ class DistMaps(nn.Module):
         centres = scaled.tolist()
         for b, (valid_b, centres_b) in enumerate(zip(valid, centres)):
             for p, (is_valid, (cy, cx)) in enumerate(zip(valid_b, centres_b)):
+                if not (is_valid and math.isfinite(cy) and math.isfinite(cx)):
+                    continue   # absent click; a non-finite one is > R^2 away everywhere in the full maps too
                 r0, r1 = max(int(math.floor(cy - radius)) - 1, 0), min(int(math.ceil(cy + radius)) + 2, rows)
                 c0, c1 = max(int(math.floor(cx - radius)) - 1, 0), min(int(math.ceil(cx + radius)) + 2, cols)
-                if not is_valid or r0 >= r1 or c0 >= c1:
+                if r0 >= r1 or c0 >= c1:
                     continue
                 dy = row_coords[r0:r1] - scaled[b, p, 0:1]
                 dx = col_coords[c0:c1] - scaled[b, p, 1:2]

@@ -42,3 +42,11 @@ def test_disk_maps_mark_the_clicks():
     assert out[0, 0, 10, 20] == 1 and out[0, 0, 12, 20] == 1 and out[0, 0, 13, 20] == 0
     assert out[0, 1, 30, 5] == 1 and out[0, 1, 10, 20] == 0
     assert out[0, 0].sum() == 13 and out[0, 1].sum() == 13   # lattice points within radius 2
+
+
+def test_non_finite_clicks_mark_nothing_as_in_full_maps():
+    maps = DistMaps(norm_radius=3, use_disks=True)
+    points = torch.tensor([[[float('nan'), 5.0, 0], [4.0, float('inf'), 1], [6.0, 6.0, 2], [-1, -1, -1]]])
+    fast = maps.get_coord_features(points, 1, 16, 16)
+    assert torch.equal(fast, maps._full_maps(points, 16, 16))
+    assert fast[0, 0].sum() == 0 and fast[0, 1, 6, 6] == 1
