@@ -14,6 +14,7 @@ from isegm.model.is_compact_model import CompactExtremeModel
 RESOLUTION = 320
 SIGMA = 10.0 * RESOLUTION / 512       # DEXTR's sigma 10 at 512, scaled to the crop size
 PERT = 3                              # DEXTR's 5 px jitter at 512, scaled
+RELAX = 30                            # context around the object's box (DEXTR: 50); the model records it
 BATCH_SIZE = 8
 NUM_EPOCHS = 200
 EPOCH_LEN = 240
@@ -45,16 +46,17 @@ class _HeldOut:
 
 
 def init_model():
-    return CompactExtremeModel(backbone='lite0', decoder_ch=64, input_size=RESOLUTION, heatmap_sigma=SIGMA)
+    return CompactExtremeModel(backbone='lite0', decoder_ch=64, input_size=RESOLUTION, heatmap_sigma=SIGMA,
+                               crop_pad=RELAX)
 
 
 def main(ctx):
     model = init_model()
     load_imagenet(model, ctx)
     readers, weights, held_out = train_pool_readers(ctx, None, None, min_object_area=0)
-    trainset = ExtremePointsDataset(_Mixed(readers, weights), resolution=RESOLUTION, relax=30, sigma=SIGMA,
+    trainset = ExtremePointsDataset(_Mixed(readers, weights), resolution=RESOLUTION, relax=RELAX, sigma=SIGMA,
                                     pert=PERT, min_object_area=1500, epoch_len=ctx.epoch_len or EPOCH_LEN)
-    valset = ExtremePointsDataset(_HeldOut(held_out), resolution=RESOLUTION, relax=30, sigma=SIGMA, pert=0,
+    valset = ExtremePointsDataset(_HeldOut(held_out), resolution=RESOLUTION, relax=RELAX, sigma=SIGMA, pert=0,
                                   min_object_area=0, augment=False)
     info = {'training_data': 'shared train pool: COCO_MVal_even (minus every 11th, held out), coco128-seg, BSDS500',
             'recipe': 'models/compact/efflite0_extreme.py', 'resolution': RESOLUTION, 'heatmap_sigma': SIGMA}

@@ -92,6 +92,7 @@ def test_default_extreme_model_segments_from_four_points(grabcut):
     assert isinstance(model, CompactExtremeModel)
     predictor = ExtremePointsPredictor(model)
     assert predictor.input_size == model.input_size
+    assert predictor.pad == model.crop_pad == 30   # the box relaxation of its recipe, not DEXTR's 50
     ious, chance = [], []
     for i in range(len(grabcut)):
         s = grabcut.get_sample(i)

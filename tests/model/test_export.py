@@ -127,7 +127,7 @@ def test_half_keeps_out_of_range_tensors_in_float32():
 
 
 def test_extreme_model_carries_input_size_and_sigma(tmp_path):
-    model = CompactExtremeModel(decoder_ch=16, input_size=64, heatmap_sigma=2.5)
+    model = CompactExtremeModel(decoder_ch=16, input_size=64, heatmap_sigma=2.5, crop_pad=12)
     exp = _fake_experiment(tmp_path, model, 'val_mIoU', [0.6])
     out = export_bundled(best_checkpoint(exp)[0], tmp_path / 'x_bundled.pth')
     loaded = isegm.load_model(str(out), task='extreme')
@@ -135,12 +135,12 @@ def test_extreme_model_carries_input_size_and_sigma(tmp_path):
     image = np.zeros((120, 150, 3), np.uint8)
     pts = [[60, 10], [60, 140], [5, 75], [110, 75]]
     predictor = ExtremePointsPredictor(loaded)
-    assert (predictor.input_size, predictor.sigma) == (64, 2.5)
+    assert (predictor.input_size, predictor.sigma, predictor.pad) == (64, 2.5, 12)   # what it was trained with
     assert predictor.threshold == 0.5   # the compact model's own (validated at 0.5), not DEXTR's 0.8
     assert predictor.prepare(image, pts).net_input.shape == (4, 64, 64)
     assert predictor.predict(image, pts).shape == (120, 150)
-    explicit = ExtremePointsPredictor(loaded, input_size=96, sigma=4.0)  # the caller's values win
-    assert (explicit.input_size, explicit.sigma) == (96, 4.0)
+    explicit = ExtremePointsPredictor(loaded, input_size=96, sigma=4.0, pad=50)  # the caller's values win
+    assert (explicit.input_size, explicit.sigma, explicit.pad) == (96, 4.0, 50)
 
 
 def test_models_without_preferences_keep_dextr_defaults():

@@ -1,11 +1,11 @@
 """DEXTR inference: object masks from four extreme points (left, right, top, bottom).
 
 The pipeline is that of DEXTR-PyTorch's ``demo.py``, step by step:
-box of the points enlarged by ``pad`` (not clamped) -> crop with zero padding -> bicubic resize to
-``input_size`` (512; a model may carry its own) -> points mapped into the crop (truncated) -> Gaussian
-heatmap (sigma 10, or the model's ``heatmap_sigma``) rescaled to
-0..255 as 4th channel -> network -> bilinear upsampling (align_corners) -> sigmoid -> bicubic resize
-back to the crop -> paste into the image -> zero outside the points' own box.
+box of the points enlarged by ``pad`` (50, or the model's ``crop_pad``; not clamped) -> crop with zero
+padding -> bicubic resize to ``input_size`` (512; a model may carry its own) -> points mapped into the
+crop (truncated) -> Gaussian heatmap (sigma 10, or the model's ``heatmap_sigma``) rescaled to 0..255 as
+4th channel -> network -> bilinear upsampling (align_corners) -> sigmoid -> bicubic resize back to the
+crop -> paste into the image -> zero outside the points' own box.
 
 Example::
 
@@ -37,6 +37,7 @@ PointsLike = Union[np.ndarray, Sequence[Sequence[float]]]
 DEXTR_INPUT_SIZE = 512  # network input side and heatmap width of DEXTR (used unless the model says otherwise)
 DEXTR_SIGMA = 10.0
 DEXTR_THRESHOLD = 0.8     # DEXTR's demo binarises at 0.8
+DEXTR_PAD = 50            # context around the points' box, DEXTR's relax_crop / demo pad
 
 
 @dataclass
@@ -98,7 +99,8 @@ class ExtremePointsPredictor:
         model: a DEXTR network (:class:`isegm.model.is_dextr_model.DextrModel`): ``B x 4 x S x S`` in 0..255
             -> logits at stride 8.
         device: ``'cpu'`` or ``'cuda:N'``; the model is moved there and put in eval mode.
-        pad: context added around the points' box before cropping (DEXTR: 50 pixels).
+        pad: context added around the points' box before cropping; default: the model's ``crop_pad``
+            attribute (the relaxation it was trained with), else DEXTR's 50 pixels.
         threshold: default threshold of :meth:`predict_masks`; default: the model's ``mask_threshold``
             attribute (what it was validated at), else DEXTR's demo value 0.8.
         input_size: side of the square network input; default: the model's ``input_size`` attribute
@@ -111,13 +113,15 @@ class ExtremePointsPredictor:
         batch_size: objects per network call in :meth:`predict_masks`.
     """
 
-    def __init__(self, model: nn.Module, device: Union[str, torch.device] = 'cpu', pad: int = 50,
+    def __init__(self, model: nn.Module, device: Union[str, torch.device] = 'cpu', pad: Optional[int] = None,
                  threshold: Optional[float] = None, input_size: Optional[int] = None, zero_pad_crop: bool = True,
                  sigma: Optional[float] = None, clip_probs: bool = True, batch_size: int = 4):
         if not isinstance(model, nn.Module):
             raise InputError(f'model must be a torch.nn.Module (a DextrModel), got {type(model).__name__}')
         if threshold is None:
             threshold = getattr(model, 'mask_threshold', DEXTR_THRESHOLD)
+        if pad is None:
+            pad = getattr(model, 'crop_pad', DEXTR_PAD)
         if input_size is None:
             input_size = getattr(model, 'input_size', DEXTR_INPUT_SIZE)
         if sigma is None:
@@ -246,10 +250,11 @@ class ExtremePointsPredictor:
 
 
 def predict_masks(model: nn.Module, images: Sequence[np.ndarray], extreme_points: Sequence[PointsLike],
-                  threshold: Optional[float] = None, device: Union[str, torch.device] = 'cpu', pad: int = 50,
+                  threshold: Optional[float] = None, device: Union[str, torch.device] = 'cpu',
+                  pad: Optional[int] = None,
                   input_size: Optional[int] = None, batch_size: int = 4) -> List[List[np.ndarray]]:
     """Functional form of :meth:`ExtremePointsPredictor.predict_masks` (the ``dextr`` library's batch API);
-    ``threshold=None`` / ``input_size=None`` use the model's own (DEXTR: 0.8 / 512)."""
+    ``threshold`` / ``pad`` / ``input_size`` None: the model's own (DEXTR: 0.8 / 50 / 512)."""
     predictor = ExtremePointsPredictor(model, device=device, pad=pad, threshold=threshold,
                                        input_size=input_size, batch_size=batch_size)
     return predictor.predict_masks(images, extreme_points)
