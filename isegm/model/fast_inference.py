@@ -271,24 +271,6 @@ def _compact_click_backbone_forward(self, image: torch.Tensor, coord_features: O
     return self.decoder(feats, skip)
 
 
-def _fpn_forward(self, feats: List[torch.Tensor], extra: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
-    """:class:`FPNDecoder.forward` with each lateral 1x1 convolution adding the upsampled coarser level as
-    a sum post-op."""
-    x = self.lateral[-1](feats[-1])
-    outs = [x]
-    for lat, f in zip(reversed(self.lateral[:-1]), reversed(feats[:-1])):
-        up = torch.nn.functional.interpolate(x, size=f.shape[-2:], mode='bilinear', align_corners=False)
-        x = _conv_add(lat, f, up)
-        outs.append(x)
-    out = {}
-    if self.aux_head is not None:
-        out['instances_aux'] = self.aux_head(outs[-2])  # stride 8
-    if extra is not None:
-        x = torch.cat((x, extra), dim=1)
-    out['instances'] = self.head(self.refine(self.fuse(x)))
-    return out
-
-
 def _basic_block_forward(self, x: torch.Tensor) -> torch.Tensor:
     residual = x if self.downsample is None else self.downsample(x)
     return _conv_add_relu(self.conv2, _conv_relu(self.conv1, x), residual)
@@ -383,16 +365,18 @@ def _fuse_efficientnet_part(module: nn.Module) -> int:
 
 
 def _fuse_compact_part(module: nn.Module) -> int:
-    """The compact click model's click-feature entry and the FPN decoder's lateral adds (see
-    :func:`_compact_click_backbone_forward`, :func:`_fpn_forward`)."""
+    """The compact click model's click-feature entry (:func:`_compact_click_backbone_forward`) and the FPN
+    decoder's lateral adds."""
     from isegm.model.is_compact_model import CompactClickModel
     if isinstance(module, CompactClickModel):
-        convs, name, fn = [module.coord_proj, module.coord_skip], 'backbone_forward', _compact_click_backbone_forward
-    else:
-        convs, name, fn = list(module.lateral), 'forward', _fpn_forward
-    if not all(_fusable(c) for c in convs):
-        return 0
-    setattr(module, name, fn.__get__(module, type(module)))
+        convs = [module.coord_proj, module.coord_skip]
+        if not all(_fusable(c) for c in convs):
+            return 0
+        module.backbone_forward = _compact_click_backbone_forward.__get__(module, type(module))
+    else:   # FPNDecoder: each lateral 1x1 convolution adds the upsampled coarser level as a sum post-op
+        if not all(_fusable(c) for c in module.lateral):
+            return 0
+        module.merge_lateral = _conv_add
     return 1
 
 

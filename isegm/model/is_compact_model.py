@@ -38,11 +38,16 @@ class FPNDecoder(nn.Module):
         self.head = nn.Conv2d(ch, 1, 1)
         self.aux_head = nn.Sequential(_conv_bn_relu(ch, ch // 2), nn.Conv2d(ch // 2, 1, 1)) if with_aux else None
 
+    @staticmethod
+    def merge_lateral(lateral: nn.Module, feat: torch.Tensor, upsampled: torch.Tensor) -> torch.Tensor:
+        """``lateral(feat) + upsampled`` (the fast inference copy runs it as one fused convolution)."""
+        return lateral(feat) + upsampled
+
     def forward(self, feats: List[torch.Tensor], extra: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
         x = self.lateral[-1](feats[-1])
         outs = [x]
         for lat, f in zip(reversed(self.lateral[:-1]), reversed(feats[:-1])):
-            x = lat(f) + F.interpolate(x, size=f.shape[-2:], mode='bilinear', align_corners=False)
+            x = self.merge_lateral(lat, f, F.interpolate(x, size=f.shape[-2:], mode='bilinear', align_corners=False))
             outs.append(x)
         out = {}
         if self.aux_head is not None:
