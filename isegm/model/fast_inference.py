@@ -257,20 +257,6 @@ def _effnet_stem(self, x: torch.Tensor) -> torch.Tensor:
     return _conv_act(self._conv_stem, x, *_RELU6)
 
 
-def _compact_click_backbone_forward(self, image: torch.Tensor, coord_features: Optional[torch.Tensor] = None):
-    """:meth:`CompactClickModel.backbone_forward` with the click features added to the stem output as a
-    sum post-op of their 1x1 projection, and the skip branch's ReLU fused (same values: ``a + b == b + a``)."""
-    if coord_features is None:
-        return type(self).backbone_forward(self, image, None)
-    extractor = self.feature_extractor
-    x = _conv_add(self.coord_proj, coord_features, extractor.stem(image))
-    skip = _conv_relu(self.coord_skip, torch.nn.functional.avg_pool2d(coord_features, 2, ceil_mode=True))
-    feats = extractor.stages(x)
-    if skip.shape[-2:] != feats[0].shape[-2:]:
-        skip = torch.nn.functional.interpolate(skip, size=feats[0].shape[-2:], mode='bilinear', align_corners=False)
-    return self.decoder(feats, skip)
-
-
 def _basic_block_forward(self, x: torch.Tensor) -> torch.Tensor:
     residual = x if self.downsample is None else self.downsample(x)
     return _conv_add_relu(self.conv2, _conv_relu(self.conv1, x), residual)
@@ -365,18 +351,16 @@ def _fuse_efficientnet_part(module: nn.Module) -> int:
 
 
 def _fuse_compact_part(module: nn.Module) -> int:
-    """The compact click model's click-feature entry (:func:`_compact_click_backbone_forward`) and the FPN
-    decoder's lateral adds."""
+    """The compact click model's click-feature entry and the FPN decoder's lateral adds
+    (:func:`isegm.model.is_compact_model.conv_plus`) as convolutions with a sum post-op."""
     from isegm.model.is_compact_model import CompactClickModel
     if isinstance(module, CompactClickModel):
-        convs = [module.coord_proj, module.coord_skip]
-        if not all(_fusable(c) for c in convs):
-            return 0
-        module.backbone_forward = _compact_click_backbone_forward.__get__(module, type(module))
-    else:   # FPNDecoder: each lateral 1x1 convolution adds the upsampled coarser level as a sum post-op
-        if not all(_fusable(c) for c in module.lateral):
-            return 0
-        module.merge_lateral = _conv_add
+        name, convs = 'merge_clicks', [module.coord_proj]
+    else:
+        name, convs = 'merge_lateral', list(module.lateral)
+    if not all(_fusable(c) for c in convs):
+        return 0
+    setattr(module, name, _conv_add)
     return 1
 
 

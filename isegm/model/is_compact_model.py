@@ -22,6 +22,12 @@ from isegm.model.ops import BatchImageNormalize, LRMult
 from isegm.utils.serialization import serialize
 
 
+def conv_plus(conv: nn.Module, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+    """``conv(x) + other``: where the compact models add a convolution's output to another map (the fast
+    inference copy replaces it by one convolution with a sum post-op)."""
+    return conv(x) + other
+
+
 def _conv_bn_relu(cin: int, cout: int, k: int = 3) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, k, padding=k // 2, bias=False), nn.BatchNorm2d(cout),
                          nn.ReLU(inplace=True))
@@ -38,10 +44,7 @@ class FPNDecoder(nn.Module):
         self.head = nn.Conv2d(ch, 1, 1)
         self.aux_head = nn.Sequential(_conv_bn_relu(ch, ch // 2), nn.Conv2d(ch // 2, 1, 1)) if with_aux else None
 
-    @staticmethod
-    def merge_lateral(lateral: nn.Module, feat: torch.Tensor, upsampled: torch.Tensor) -> torch.Tensor:
-        """``lateral(feat) + upsampled`` (the fast inference copy runs it as one fused convolution)."""
-        return lateral(feat) + upsampled
+    merge_lateral = staticmethod(conv_plus)   # lateral(feat) + upsampled coarser level
 
     def forward(self, feats: List[torch.Tensor], extra: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
         x = self.lateral[-1](feats[-1])
@@ -77,13 +80,16 @@ class CompactClickModel(ISModel):
         """ImageNet initialisation of the backbone (RITM recipes call this on ``feature_extractor``)."""
         self.feature_extractor.load_pretrained_weights(path)
 
+    merge_clicks = staticmethod(conv_plus)   # coord_proj(click features) + stem output
+
     def backbone_forward(self, image: torch.Tensor, coord_features: Optional[torch.Tensor] = None
                          ) -> Dict[str, torch.Tensor]:
-        extra = skip = None
+        x = self.feature_extractor.stem(image)
+        skip = None
         if coord_features is not None:
-            extra = self.coord_proj(coord_features)
+            x = self.merge_clicks(self.coord_proj, coord_features, x)
             skip = F.relu(self.coord_skip(F.avg_pool2d(coord_features, 2, ceil_mode=True)))
-        feats = self.feature_extractor(image, stem_extra=extra)
+        feats = self.feature_extractor.stages(x)
         if skip is not None and skip.shape[-2:] != feats[0].shape[-2:]:
             skip = F.interpolate(skip, size=feats[0].shape[-2:], mode='bilinear', align_corners=False)
         return self.decoder(feats, skip)

@@ -248,7 +248,7 @@ def test_efficientnet_fusion_matches_plain(size):
     assert len(fused) == sum(isinstance(m, MBConvBlock) for m in model.modules()) == 16
     assert 'stem' in model.fast_model().feature_extractor.__dict__
     # the click features enter through a sum post-op, the FPN lateral adds are post-ops too
-    assert 'backbone_forward' in model.fast_model().__dict__
+    assert 'merge_clicks' in model.fast_model().__dict__
     assert 'merge_lateral' in model.fast_model().decoder.__dict__
     tol = 1e-4 * float(ref.abs().max())
     assert float((fast - ref).abs().max()) <= tol

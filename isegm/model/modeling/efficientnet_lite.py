@@ -80,10 +80,10 @@ class MBConvBlock(nn.Module):
 
 
 class EfficientNetLite(nn.Module):
-    """Feature extractor: ``forward(x, stem_extra=None)`` -> features at strides 4, 8, 16, 32.
+    """Feature extractor: ``forward(x)`` = ``stages(stem(x))`` -> features at strides 4, 8, 16, 32.
 
-    ``in_channels`` may exceed 3 (e.g. RGB + heatmap); ``stem_extra`` (``B x 32 x H/2 x W/2``) is added
-    to the stem output, which is how click maps enter the network.
+    ``in_channels`` may exceed 3 (e.g. RGB + heatmap). The click model adds its click features to the
+    stem output (``B x 32 x H/2 x W/2``) between the two.
     """
 
     def __init__(self, variant: str = 'lite0', in_channels: int = 3):
@@ -115,11 +115,8 @@ class EfficientNetLite(nn.Module):
     def stem(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu6(self._bn0(self._conv_stem(x)))
 
-    def forward(self, x: torch.Tensor, stem_extra: Optional[torch.Tensor] = None) -> List[torch.Tensor]:
-        x = self.stem(x)
-        if stem_extra is not None:
-            x = x + stem_extra
-        return self.stages(x)
+    def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
+        return self.stages(self.stem(x))
 
     def stages(self, x: torch.Tensor) -> List[torch.Tensor]:
         """The MBConv blocks on the stem output -> features at strides 4, 8, 16, 32."""
