@@ -168,12 +168,7 @@ def _fusable(conv: nn.Module) -> bool:
 
 
 def _conv_relu(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-    if torch.is_grad_enabled():   # the fused op has no autograd formula: differentiable fallback
-        return torch.relu(conv(x))
-    x = x.contiguous(memory_format=torch.channels_last)
-    return torch.ops.mkldnn._convolution_pointwise(x, conv.weight, conv.bias, list(conv.padding),
-                                                   list(conv.stride), list(conv.dilation), conv.groups,
-                                                   'relu', [], '')
+    return _conv_act(conv, x, 'relu', [])
 
 
 def _conv_add_relu(conv: nn.Conv2d, x: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
@@ -205,15 +200,13 @@ def _same_conv_args(conv: nn.Conv2d, x: torch.Tensor) -> Tuple[torch.Tensor, Lis
     odd = (ph % 2, pw % 2)
     if odd == (0, 0):
         return conv.weight, [ph // 2, pw // 2]
+    # one padded kernel per parity, kept on the module: the fast copy's weights never change in place
+    # (any change to the model rebuilds the copy)
     cache = conv.__dict__.setdefault('_same_kernels', {})
-    key = odd + (conv.weight.data_ptr(),)   # the fast copy's weights are never changed in place
-    weight = cache.get(key)
-    if weight is None:
-        cache.clear()
+    if odd not in cache:
         weight = torch.nn.functional.pad(conv.weight, [odd[1], 0, odd[0], 0])
-        weight = weight.contiguous(memory_format=torch.channels_last)
-        cache[key] = weight
-    return weight, [ph // 2 + odd[0], pw // 2 + odd[1]]
+        cache[odd] = weight.contiguous(memory_format=torch.channels_last)
+    return cache[odd], [ph // 2 + odd[0], pw // 2 + odd[1]]
 
 
 def _conv_act(conv: nn.Conv2d, x: torch.Tensor, attr: str, scalars: List[float]) -> torch.Tensor:
