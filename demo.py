@@ -79,7 +79,21 @@ def build_controller(args: argparse.Namespace):
                                  target_size=min(400, args.limit_longest_size))
     path = Path(info.get('path', ''))
     name = path.parent.name if path.stem == 'checkpoint' else info.get('name', path.stem)
-    return InteractiveController(engine, workspace, model_name=name, settings=settings)
+    return InteractiveController(engine, workspace, model_name=name, settings=settings,
+                                 output=Path(args.output) if args.output else None)
+
+
+def _error_dialog(message: str) -> None:
+    """Show a start-up error in a dialog when a display is available (it is on stderr already)."""
+    import tkinter as tk
+    from tkinter import messagebox
+    try:
+        root = tk.Tk()
+    except tk.TclError:
+        return
+    root.withdraw()
+    messagebox.showerror('isegm', message)
+    root.destroy()
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -87,23 +101,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
                         format='%(asctime)s %(levelname)s %(name)s: %(message)s')
     import tkinter as tk
-    from tkinter import messagebox
     from isegm.errors import IsegmError
 
-    try:
-        root = tk.Tk()
-    except tk.TclError as exc:
-        print(f'cannot open a window ({exc}); is a display available (DISPLAY)?', file=sys.stderr)
-        return 2
-    try:
+    try:   # models first: a bad checkpoint is reported as such, with or without a display
         controller = build_controller(args)
     except (IsegmError, OSError, RuntimeError) as exc:
         # RuntimeError: e.g. CUDA failing to initialise; the message is enough, no traceback
         logger.error('%s', exc)
-        root.withdraw()
-        messagebox.showerror('isegm', str(exc))
-        root.destroy()
+        _error_dialog(str(exc))
         return 1
+    try:
+        root = tk.Tk()
+    except tk.TclError as exc:
+        controller.close()
+        print(f'cannot open a window ({exc}); is a display available (DISPLAY)?', file=sys.stderr)
+        return 2
     from app.app import AnnotationApp
     root.geometry('1280x800')
     AnnotationApp(root, controller)

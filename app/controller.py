@@ -49,12 +49,16 @@ class InteractiveController:
         workspace: images and output folder.
         model_name: shown in the status bar.
         worker: background thread for inference (a new one by default).
+        output: the session's output folder (``--output``), kept for every image or folder opened later;
+            None: each source writes into its own ``annotations`` folder.
     """
 
     def __init__(self, engine: AnnotationEngine, workspace: Workspace, model_name: str = '',
-                 worker: Optional[InferenceWorker] = None, settings: Optional[PredictorSettings] = None):
+                 worker: Optional[InferenceWorker] = None, settings: Optional[PredictorSettings] = None,
+                 output: Optional[Path] = None):
         self.engine = engine
         self.workspace = workspace
+        self.output = Path(output) if output is not None else None
         self.model_name = model_name
         self.worker = worker or InferenceWorker()
         self.settings = settings or PredictorSettings()
@@ -216,12 +220,13 @@ class InteractiveController:
         self._switch(self.workspace.next_unannotated)
 
     def open_source(self, source: Path, output: Optional[Path] = None) -> None:
-        """Autosave, then open another image or folder (File menu); a bad path is reported."""
+        """Autosave, then open another image or folder (File menu); a bad path is reported. The output
+        folder is ``output``, else the session's (``--output``), else the source's own."""
         def run():
             if not self._autosave_before_leaving():
                 return
             try:
-                workspace = Workspace(source, output=output)
+                workspace = Workspace(source, output=output if output is not None else self.output)
             except InputError as exc:
                 self._error('Open', exc)
                 return

@@ -275,3 +275,37 @@ def test_no_model_in_weights_folder(x_display, tmp_path, monkeypatch, caplog):
     assert rc == 1 and answer.returncode == 0
     messages = [r.getMessage() for r in caplog.records if r.levelname == 'ERROR']
     assert any('no click model is available' in m and '--checkpoint' in m for m in messages)
+
+
+def test_bad_checkpoint_without_display_reports_the_checkpoint(tmp_path):
+    """No display and a broken checkpoint: the checkpoint problem is what the user reads, exit code 1."""
+    broken = tmp_path / 'broken.pth'
+    broken.write_bytes(b'not a checkpoint at all')
+    env = {k: v for k, v in os.environ.items() if k != 'DISPLAY'}
+    proc = subprocess.run([sys.executable, str(ROOT / 'demo.py'), str(ROOT / 'samples' / 'chelsea.png'),
+                           f'--checkpoint={broken}', '--cpu', f'--output={tmp_path / "out"}'],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={**env, 'OMP_NUM_THREADS': '1'})
+    assert proc.returncode == 1, proc.stderr
+    assert 'broken.pth' in proc.stderr and 'cannot open a window' not in proc.stderr
+    assert 'Traceback' not in proc.stderr + proc.stdout
+
+
+def test_file_open_keeps_the_output_folder(tiny_app, x_display, tmp_path):
+    """--output holds for images and folders opened later from the File menu, and the work lands there."""
+    make, show, out = tiny_app
+    first, other_dir = tmp_path / 'first.png', tmp_path / 'elsewhere'
+    other_dir.mkdir()
+    noise_image(first, seed=1)
+    noise_image(other_dir / 'second.png', seed=2)
+    root, app, controller, errors = make(first)
+    controller.start()
+    show(root, app)
+    controller.open_source(other_dir / 'second.png')
+    pump(root, lambda: controller.idle and controller.image_path.name == 'second.png', 20, 'the other image')
+    assert controller.workspace.output_dir == out
+    controller.doc.paint([(60, 60), (60, 100)], 5)
+    controller.open_source(other_dir)                       # autosaves second.png into --output
+    pump(root, lambda: controller.idle and (out / 'second.json').exists(), 20, 'the autosave')
+    assert controller.workspace.output_dir == out and not (other_dir / 'annotations').exists()
+    assert not errors
