@@ -17,7 +17,7 @@ from typing import Any, Dict, Optional, Tuple, Union
 import torch
 from torch import nn
 
-from isegm.errors import CheckpointError
+from isegm.errors import CheckpointError, InputError
 from isegm.model import zoo
 from isegm.utils.config import load_config
 from isegm.utils.serialization import build_from_config
@@ -236,7 +236,10 @@ def resolve_device(device: Union[str, int, torch.device, None]) -> torch.device:
         return torch.device('cpu')
     if isinstance(device, int):
         device = f'cuda:{device}'
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise InputError(f"device must be 'cpu', 'cuda', 'cuda:N' or a GPU id, got {device!r}") from exc
     if dev.type == 'cuda' and not torch.cuda.is_available():
         logger.warning('CUDA is not available; running on the CPU instead of %s', device)
         return torch.device('cpu')

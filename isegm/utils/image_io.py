@@ -128,6 +128,8 @@ def load_mask(path: PathLike, shape: Optional[Tuple[int, int]] = None) -> np.nda
                     mask = arr > (0 if top <= 1 else (top / 2 if arr.dtype != np.uint8 else 127))
     except UnidentifiedImageError:
         raise ImageLoadError(f'{path} is not an image file that can be read as a mask')
+    except Image.DecompressionBombError as e:
+        raise ImageLoadError(f'mask {path} is too large to open safely ({e})')
     except (OSError, SyntaxError, ValueError) as e:
         raise ImageLoadError(f'cannot read mask {path}: {e}')
     if shape is not None and tuple(mask.shape[:2]) != tuple(shape[:2]):

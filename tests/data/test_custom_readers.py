@@ -139,3 +139,21 @@ def test_overlapping_polygons_of_one_object_are_united():
     mask = polygons_to_mask([a, b], 20, 20)
     assert mask.sum() == 100 + 100 - 25
     assert mask[7, 7] and mask[12, 12] and not mask[2, 12]
+
+
+def test_malformed_coco_and_yolo_files_raise_isegm_errors(tmp_path):
+    from isegm.errors import IsegmError
+    _image(tmp_path / 'x.jpg')
+    (tmp_path / 'empty.json').write_text('')                          # JSONDecodeError before
+    with pytest.raises(IsegmError, match='cannot read COCO'):
+        CocoJsonDataset(tmp_path, tmp_path / 'empty.json')
+    (tmp_path / 'boxes.json').write_text(json.dumps({               # KeyError 'segmentation' before
+        'images': [{'id': 1, 'file_name': 'x.jpg', 'height': 40, 'width': 60}],
+        'annotations': [{'id': 5, 'image_id': 1, 'bbox': [0, 0, 5, 5]}]}))
+    with pytest.raises(IsegmError, match='segmentation'):
+        CocoJsonDataset(tmp_path, tmp_path / 'boxes.json')
+    (tmp_path / 'images').mkdir(), (tmp_path / 'labels').mkdir()
+    _image(tmp_path / 'images' / 'q.jpg')
+    (tmp_path / 'labels' / 'q.txt').write_text('0 0.1 0.1 0.5 zero 0.5 0.5\n')   # ValueError before
+    with pytest.raises(IsegmError, match='q.txt'):
+        YoloSegDataset(tmp_path / 'images', tmp_path / 'labels').get_sample(0)

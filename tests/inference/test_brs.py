@@ -323,3 +323,16 @@ def test_batch_iou_skips_empty_unions():
     a[0, 0, 0] = True
     b[0, 0, 0, 0] = True
     np.testing.assert_allclose(batch_iou(a, b), [0.5])
+
+
+@pytest.mark.parametrize('brs_mode', ['f-BRS-A', 'f-BRS-B', 'f-BRS-C'])
+def test_feature_brs_on_a_model_without_insertion_points_is_an_input_error(brs_mode):
+    # The bundled compact model (EfficientNet-Lite + FPN) has neither HRNet's nor DeepLab's feature
+    # insertion points: get_predictor used to build a DeepLab f-BRS predictor that died with AttributeError.
+    from isegm.model.checkpoint import load_model
+    from isegm.model.is_compact_model import CompactClickModel
+    net = load_model(None)
+    assert isinstance(net, CompactClickModel)
+    with pytest.raises(InputError, match='RGB-BRS or DistMap-BRS'):
+        get_predictor(net, brs_mode, 'cpu')
+    assert get_predictor(net, 'DistMap-BRS', 'cpu') is not None

@@ -153,3 +153,17 @@ def test_evaluate_dataset_on_grabcut(datasets_dir):
     all_ious, elapsed, spc = evaluate_dataset(_ListDataset([small]), predictor, max_iou_thr=0.9, max_clicks=2)
     assert len(all_ious) == 1 and 1 <= len(all_ious[0]) <= 2
     assert ((0 <= all_ious[0]) & (all_ious[0] <= 1)).all()
+
+
+def test_eval_set_on_a_malformed_folder_raises_isegm_errors(tmp_path):
+    from PIL import Image
+    from isegm.data.datasets.eval_sets import GrabCutDataset
+    from isegm.errors import ImageLoadError, IsegmError
+    (tmp_path / GrabCutDataset.images_dir).mkdir()
+    with pytest.raises(IsegmError, match=GrabCutDataset.masks_dir):   # FileNotFoundError before
+        GrabCutDataset(tmp_path)
+    (tmp_path / GrabCutDataset.masks_dir).mkdir()
+    Image.fromarray(make_image(20, 30)).save(tmp_path / GrabCutDataset.images_dir / 'a.jpg')
+    (tmp_path / GrabCutDataset.masks_dir / 'a.bmp').write_bytes(b'')   # PIL's UnidentifiedImageError before
+    with pytest.raises(ImageLoadError, match='a.bmp'):
+        GrabCutDataset(tmp_path).get_sample(0)

@@ -122,12 +122,19 @@ def test_malformed_points_raise(plain_model, image, points):
         predictor.predict(image, points)
 
 
+def test_empty_image_raises(plain_model):
+    # An RGB uint8 array with no rows skipped the conversion and came back as an empty probability map.
+    with pytest.raises(InputError, match='empty'):
+        ExtremePointsPredictor(plain_model, input_size=SIZE).predict(np.zeros((0, 20, 3), np.uint8), LLAMA_YX)
+
+
 @pytest.mark.parametrize('images, points', [
     ([np.zeros((20, 20, 3), np.uint8)], []),                            # counts differ
     ([np.zeros((20, 20, 5), np.uint8)], [LLAMA_YX]),                    # 5 channels
     (['not an image'], [LLAMA_YX]),                                     # not an array
     ([np.zeros((20, 20, 3), np.uint8)], [np.zeros((2, 4, 3))]),         # N x 4 x 3
     ([np.zeros((20, 20, 3), np.uint8)], [np.zeros((2, 5, 2))]),         # N x 5 x 2
+    ([np.zeros((0, 20, 3), np.uint8)], [LLAMA_YX]),                     # no pixels (was a 0 x 20 "mask")
 ])
 def test_malformed_batch_input_raises(plain_model, images, points):
     with pytest.raises(InputError):
@@ -143,6 +150,8 @@ def test_bad_settings_raise(plain_model):
         ExtremePointsPredictor('model.pth')
     with pytest.raises(InputError):
         ExtremePointsPredictor(plain_model, pad=-1)
+    with pytest.raises(InputError, match='pad'):
+        ExtremePointsPredictor(plain_model, pad='wide')
     with pytest.raises(InputError):
         ExtremePointsPredictor(plain_model).predict_masks([], [], threshold='high')
     if not torch.cuda.is_available():

@@ -256,3 +256,8 @@ def test_real_checkpoint_through_predictor_reproduces_fixture(reference_dir):
     ref = torch.sigmoid(torch.from_numpy(io['instances']))[0, 0].numpy()
     assert prob.shape == ref.shape and prob.dtype == np.float32
     assert np.abs(prob - ref).max() <= 0.25 * 1e-3 * np.abs(io['instances']).max()
+
+
+def test_unknown_zoom_in_option_is_an_input_error():
+    with pytest.raises(InputError, match='zoom_in_params'):
+        get_predictor(make_tiny_model(), 'NoBRS', 'cpu', zoom_in_params={'target_sise': 400})

@@ -141,3 +141,22 @@ def test_zoom_in_recalculation_check_only_without_skip():
     zoom2.inv_transform(_blob_probs(600, 600, (0, 20, 0, 20)))
     assert zoom2.check_possible_recalculation()
     assert not ZoomIn(skip_clicks=1).check_possible_recalculation()
+
+
+def test_resizing_keeps_one_pixel_of_a_very_thin_image():
+    # 5000 x 3 scaled to a longer side of 400 rounds the short side to 0: torch then refused to resize.
+    image = torch.rand(1, 3, 5000, 3)
+    zoom = ZoomIn(skip_clicks=-1)
+    out, clicks = zoom.transform(image, [[Click(True, (2500, 1), indx=0)]])
+    assert out.shape == (1, 3, 400, 1) and 0 <= clicks[0][0].coords[1] < 1
+    assert zoom.inv_transform(torch.rand(1, 1, 400, 1)).shape == (1, 1, 5000, 3)
+    limit = LimitLongestSide(max_size=1)
+    out, _ = limit.transform(torch.rand(1, 3, 1, 1000), [[Click(True, (0, 500), indx=0)]])
+    assert out.shape == (1, 3, 1, 1)
+    assert limit.inv_transform(torch.rand(1, 1, 1, 1)).shape == (1, 1, 1, 1000)
+
+
+@pytest.mark.parametrize('target_size', [0, -5, (0, 400), 2.5])
+def test_zoom_in_rejects_a_non_positive_target_size(target_size):
+    with pytest.raises(InputError, match='target_size'):
+        ZoomIn(target_size=target_size)

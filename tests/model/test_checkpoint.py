@@ -178,3 +178,10 @@ def test_fbrs_top_level_aspp_dropout_key(tmp_path, reference_dir, reference_weig
     torch.save(sd, p)
     model = load_model(str(p))
     assert model._config['params']['aspp_dropout']['value'] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize('device', ['banana', 'cuda:x', 3.5])
+def test_bad_device_is_an_input_error(device):
+    from isegm.errors import InputError
+    with pytest.raises(InputError, match='device must be'):
+        isegm.load_model(None, device=device)

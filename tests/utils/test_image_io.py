@@ -1,3 +1,6 @@
+import struct
+import zlib
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -105,3 +108,20 @@ def test_save_image_atomic(tmp_path):
     save_image(tmp_path / 'sub' / 'x.png', _gradient())
     assert np.array_equal(load_image(tmp_path / 'sub' / 'x.png'), _gradient())
     assert [p.name for p in (tmp_path / 'sub').iterdir()] == ['x.png']
+
+
+def _png_header_only(path, width, height):
+    """A PNG whose header claims ``width x height`` grey pixels (no real pixel data): cheap to write."""
+    def chunk(kind, body):
+        return struct.pack('>I', len(body)) + kind + body + struct.pack('>I', zlib.crc32(kind + body))
+    ihdr = struct.pack('>IIBBBBB', width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', ihdr) + chunk(b'IDAT', zlib.compress(b'\0'))
+                     + chunk(b'IEND', b''))
+
+
+@pytest.mark.parametrize('loader', [load_image, load_mask])
+def test_decompression_bomb_header_is_an_image_load_error(tmp_path, loader):
+    path = tmp_path / 'bomb.png'
+    _png_header_only(path, 100_000, 100_000)
+    with pytest.raises(ImageLoadError, match='too large'):
+        loader(path)

@@ -80,10 +80,18 @@ class CocoJsonDataset(ISDataset):
         annotation_file = Path(annotation_file)
         if not annotation_file.is_file():
             raise IsegmError(f'COCO annotation file not found: {annotation_file}')
-        with open(annotation_file, 'r', encoding='utf-8') as f:
-            data = json.load(f)
+        try:
+            with open(annotation_file, 'r', encoding='utf-8') as f:
+                data = json.load(f)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise IsegmError(f'cannot read COCO annotation file {annotation_file}: {e}') from e
+        if not isinstance(data, dict):
+            raise IsegmError(f'{annotation_file} is not a COCO instances file (expected a JSON object)')
         anns = defaultdict(list)
         for a in data.get('annotations', []):
+            if 'segmentation' not in a:   # e.g. a detection-only file: boxes without masks
+                raise IsegmError(f'{annotation_file}: annotation {a.get("id")} has no "segmentation"; '
+                                 f'interactive segmentation needs instance masks')
             anns[a['image_id']].append(a)
         self.dataset_samples = [(img, anns[img['id']]) for img in data.get('images', []) if anns[img['id']]]
 
@@ -135,9 +143,14 @@ class YoloSegDataset(ISDataset):
             vals = line.split()
             if len(vals) < 7:
                 continue
-            if self.classes is not None and int(float(vals[0])) not in self.classes:
+            try:
+                class_id = int(float(vals[0]))
+                coords = np.asarray(vals[1:], np.float64)
+            except ValueError:
+                raise IsegmError(f'{label_path}: line {line!r} is not "class x1 y1 x2 y2 ..." numbers') from None
+            if self.classes is not None and class_id not in self.classes:
                 continue
-            xy = np.asarray(vals[1:], np.float64)[: (len(vals) - 1) // 2 * 2].reshape(-1, 2) * [w, h]
+            xy = coords[: (len(vals) - 1) // 2 * 2].reshape(-1, 2) * [w, h]
             m = polygons_to_mask([xy], h, w)
             if m.any():
                 masks.append(m)

@@ -14,7 +14,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from PIL import Image
 
-from isegm.errors import IsegmError
+from isegm.errors import ImageLoadError, IsegmError
 from isegm.utils.image_io import IMAGE_EXTENSIONS, load_image
 
 logger = logging.getLogger(__name__)
@@ -28,12 +28,17 @@ class EvalSample:
 
 
 def _read_raw(path: Path) -> np.ndarray:
-    with Image.open(path) as img:
-        arr = np.asarray(img)
+    try:
+        with Image.open(path) as img:
+            arr = np.asarray(img)
+    except (OSError, ValueError) as e:   # empty, truncated or not an image
+        raise ImageLoadError(f'cannot read mask {path}: {e}') from e
     return arr.max(axis=2) if arr.ndim == 3 else arr
 
 
 def _files_by_stem(folder: Path, exts: Sequence[str] = IMAGE_EXTENSIONS) -> Dict[str, Path]:
+    if not folder.is_dir():
+        raise IsegmError(f'folder not found: {folder}; the dataset layout is described in the README')
     return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in exts}
 
 

@@ -35,7 +35,10 @@ def get_predictor(net: nn.Module, brs_mode: str, device: Union[str, torch.device
     if brs_mode not in BRS_MODES:
         raise InputError(f'unknown BRS mode {brs_mode!r}; valid modes: {", ".join(BRS_MODES)}')
 
-    zoom_in = ZoomIn(**zoom_in_params) if zoom_in_params is not None else None
+    try:
+        zoom_in = ZoomIn(**zoom_in_params) if zoom_in_params is not None else None
+    except TypeError as exc:   # an unknown or misspelt option
+        raise InputError(f'bad zoom_in_params {dict(zoom_in_params)!r}: {exc}') from None
     lbfgs = dict(_DEFAULT_LBFGS)
     lbfgs.update(lbfgs_params or {})
     lbfgs['maxiter'] = 2 * lbfgs['maxfun']
@@ -59,8 +62,11 @@ def get_predictor(net: nn.Module, brs_mode: str, device: Union[str, torch.device
         if _is_hrnet(net):
             predictor_cls = brs.HRNetFeatureBRSPredictor
             insertion_mode = {'after_c4': 'A', 'after_aspp': 'A', 'after_deeplab': 'C'}[insertion_mode]
-        else:
+        elif _is_deeplab(net):
             predictor_cls = brs.FeatureBRSPredictor
+        else:
+            raise InputError(f'{brs_mode} optimises features at insertion points of HRNet and DeepLab networks; '
+                             f'{type(net).__name__} has none: use NoBRS, RGB-BRS or DistMap-BRS with this model')
         return predictor_cls(net, device, opt_functor=opt_functor, with_flip=with_flip,
                              insertion_mode=insertion_mode, zoom_in=zoom_in, **params)
 
@@ -70,6 +76,15 @@ def get_predictor(net: nn.Module, brs_mode: str, device: Union[str, torch.device
                                               optimizer_params=lbfgs, **opt_func_params)
     return brs.InputBRSPredictor(net, device, optimize_target='dmaps' if brs_mode == 'DistMap-BRS' else 'rgb',
                                  opt_functor=opt_functor, with_flip=with_flip, zoom_in=zoom_in, **params)
+
+
+def _is_deeplab(net: nn.Module) -> bool:
+    """DeepLab-v3+ networks (RITM's and f-BRS's) carry the f-BRS-A/B/C insertion points."""
+    try:
+        from isegm.model.is_deeplab_model import DeeplabNetwork
+    except ImportError:
+        return False
+    return isinstance(net, DeeplabNetwork)
 
 
 def _is_hrnet(net: nn.Module) -> bool:

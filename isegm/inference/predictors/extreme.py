@@ -87,9 +87,9 @@ def validate_extreme_points(points_yx: PointsLike, image_hw: Tuple[int, int]) ->
 def _as_rgb(image: np.ndarray) -> np.ndarray:
     if not isinstance(image, np.ndarray):
         raise InputError(f'the image must be a numpy array (H x W x 3 uint8 RGB), got {type(image).__name__}')
-    if image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8:
+    if image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8 and image.size:
         return image
-    return to_rgb_uint8(image)
+    return to_rgb_uint8(image)   # converts, or raises InputError (also for an empty image)
 
 
 class ExtremePointsPredictor:
@@ -126,7 +126,11 @@ class ExtremePointsPredictor:
             input_size = getattr(model, 'input_size', DEXTR_INPUT_SIZE)
         if sigma is None:
             sigma = getattr(model, 'heatmap_sigma', DEXTR_SIGMA)
-        if int(pad) < 0 or int(input_size) < 8 or int(batch_size) < 1 or not float(sigma) > 0:
+        try:
+            bad = int(pad) < 0 or int(input_size) < 8 or int(batch_size) < 1 or not float(sigma) > 0
+        except (TypeError, ValueError):
+            bad = True
+        if bad:
             raise InputError('pad must be >= 0, input_size >= 8, batch_size >= 1 and sigma > 0; got '
                              f'pad={pad}, input_size={input_size}, batch_size={batch_size}, sigma={sigma}')
         self.device = _parse_device(device)

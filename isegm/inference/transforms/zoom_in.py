@@ -27,6 +27,10 @@ class ZoomIn(BaseTransform):
                  expansion_ratio: float = 1.4, min_crop_size: int = 200, recompute_thresh_iou: float = 0.5,
                  prob_thresh: float = 0.50):
         super().__init__()
+        sizes = target_size if isinstance(target_size, tuple) else (target_size,)
+        if not all(isinstance(v, (int, np.integer)) and v > 0 for v in sizes):
+            raise InputError(f'target_size must be a positive int or a (height, width) tuple of them, '
+                             f'got {target_size!r}')
         self.target_size = target_size
         self.min_crop_size = min_crop_size
         self.skip_clicks = skip_clicks
@@ -164,8 +168,9 @@ def get_roi_image_nd(image_nd: torch.Tensor, object_roi: BBox,
         new_height, new_width = target_size
     else:
         scale = target_size / max(height, width)
-        new_height = int(round(height * scale))
-        new_width = int(round(width * scale))
+        # At least one pixel: a very elongated box (e.g. 5000 x 3) would round its short side to 0.
+        new_height = max(1, int(round(height * scale)))
+        new_width = max(1, int(round(width * scale)))
     with torch.no_grad():
         roi = image_nd[:, :, rmin:rmax + 1, cmin:cmax + 1]
         return F.interpolate(roi, size=(new_height, new_width), mode='bilinear', align_corners=True)
