@@ -174,7 +174,7 @@ class InteractiveController:
     def _show(self, path: Path, image: np.ndarray) -> None:
         out_dir = self.workspace.output_dir
         remove_stale_temp_files(out_dir)
-        project = output_paths(out_dir, path.stem)['project']
+        project = output_paths(out_dir, self.workspace.stem(path))['project']
         doc = None
         if project.exists():
             try:
@@ -361,12 +361,11 @@ class InteractiveController:
 
     def _add_extreme_point(self, y: float, x: float) -> None:
         h, w = self.doc.image_shape
-        yi, xi = int(round(y)), int(round(x))
-        if not (0 <= yi < h and 0 <= xi < w):
+        if not (0 <= y < h and 0 <= x < w):   # pixel k spans [k, k + 1), as for clicks
             self.message = 'extreme points must lie inside the image'
             self._notify()
             return
-        self.extreme_points.append((yi, xi))
+        self.extreme_points.append((int(np.floor(y)), int(np.floor(x))))
         if len(self.extreme_points) < 4:
             self.message = f'extreme point {len(self.extreme_points)} / 4'
             self._notify()
@@ -590,7 +589,7 @@ class InteractiveController:
         if self.doc is None:
             return False
         try:
-            export_image(self.doc, self.image, self.workspace.output_dir, self.image_path.stem)
+            export_image(self.doc, self.image, self.workspace.output_dir, self.workspace.stem(self.image_path))
         except (OSError, IsegmError) as exc:
             self._error('Save', f'{exc}\nYour work is still in memory; fix the problem and save again.')
             return False

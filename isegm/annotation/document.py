@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import colorsys
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
@@ -284,12 +285,17 @@ class AnnotationDocument:
         return self._session_counter
 
     # ------------------------------------------------------------------ clicks and predictions
-    def _check_point(self, y: int, x: int) -> Tuple[int, int]:
+    def _check_point(self, y: float, x: float) -> Tuple[int, int]:
+        """The pixel ``(row, col)`` containing the image point ``(y, x)``: pixel k spans [k, k + 1), as the
+        canvas maps it (its centre is k + 0.5), so fractional points are floored, not rounded."""
         h, w = self.image_shape
-        yi, xi = int(round(y)), int(round(x))
-        if not (0 <= yi < h and 0 <= xi < w):
+        try:
+            yf, xf = float(y), float(x)
+        except (TypeError, ValueError):
+            raise InputError(f'a point must be two numbers (y, x), got ({y!r}, {x!r})') from None
+        if not (0 <= yf < h and 0 <= xf < w):   # also False for NaN
             raise InputError(f'click (y={y}, x={x}) is outside the {h}x{w} image; click inside the image')
-        return yi, xi
+        return int(math.floor(yf)), int(math.floor(xf))
 
     def add_click(self, y: int, x: int, is_positive: bool) -> ClickRecord:
         """Record a click on the draft (undoable). The controller then asks for a prediction."""
@@ -388,13 +394,18 @@ class AnnotationDocument:
     # ------------------------------------------------------------------ brush
     def paint(self, points: Sequence[Sequence[float]], radius: float, erase: bool = False) -> None:
         """Brush (or eraser) stroke through (y, x) points with the given radius in pixels (undoable)."""
-        if radius <= 0:
-            raise InputError(f'brush radius must be positive, got {radius}')
-        pts = [(int(round(p[0])), int(round(p[1]))) for p in points]
+        if not radius > 0 or not math.isfinite(radius):
+            raise InputError(f'brush radius must be a positive number, got {radius}')
+        coords = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        if not np.isfinite(coords).all():
+            raise InputError(f'brush points must be finite (y, x) numbers, got {coords.tolist()}')
+        # Far-away points stay far away but fit OpenCV's int32 coordinates.
+        pts = [(int(round(y)), int(round(x))) for y, x in np.clip(coords, -2 ** 30, 2 ** 30)]
         if not pts:
             return
         stroke = np.zeros(self.image_shape, dtype=np.uint8)
-        r = max(1, int(round(radius)))
+        # A brush wider than the image covers it all; OpenCV refuses lines thicker than 32767.
+        r = min(max(1, int(round(radius))), int(math.hypot(*self.image_shape)) + 1)
         for (y0, x0), (y1, x1) in zip(pts, pts[1:] + pts[-1:]):
             cv2.line(stroke, (x0, y0), (x1, y1), 1, thickness=2 * r, lineType=cv2.LINE_8)
             cv2.circle(stroke, (x0, y0), r, 1, thickness=-1)

@@ -79,6 +79,12 @@ class AnnotationEngine:
     """
 
     def __init__(self, click_model, device='cpu', extreme_model=None, extreme_threshold: Optional[float] = None):
+        if getattr(click_model, 'task', 'click') != 'click':
+            raise InputError(f'{type(click_model).__name__} is an extreme-point model, not a click model; '
+                             'load it as the extreme-point model (demo.py --extreme-checkpoint=...)')
+        if extreme_model is not None and getattr(extreme_model, 'task', None) != 'extreme':
+            raise InputError(f'{type(extreme_model).__name__} is not an extreme-point model; '
+                             'load it as the click model (demo.py --checkpoint=...)')
         self.click_model = click_model
         self.device = device
         self.extreme_model = extreme_model

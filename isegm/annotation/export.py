@@ -24,8 +24,9 @@ from isegm.annotation import rle
 from isegm.annotation.document import AnnotationDocument
 from isegm.annotation.render import render_preview
 from isegm.annotation.storage import (PathLike, ProjectFileError, atomic_write_bytes, atomic_write_json,
-                                      document_to_dict, load_project, mask_png_bytes)
+                                      document_from_dict, document_to_dict, load_project, mask_png_bytes)
 from isegm.errors import InputError
+from isegm.utils.image_io import to_rgb_uint8
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ def export_image(doc: AnnotationDocument, image: np.ndarray, out_dir: PathLike, 
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    image = to_rgb_uint8(image)   # grey / RGBA / 16-bit arrays: the preview is drawn on RGB uint8
     if image.shape[:2] != doc.image_shape:
         raise InputError(f'image is {image.shape[:2]} but the document is for {doc.image_shape}')
     paths = output_paths(out_dir, stem)
@@ -114,23 +116,28 @@ def build_coco(out_dir: PathLike) -> Dict[str, Any]:
             logger.warning('skipping unreadable project file %s: %s', p, exc)
             continue
         if isinstance(data, dict) and data.get('format') == 'isegm-annotation':
-            projects.append((p, data))
-    labels = sorted({o.get('label', 'object') for _, d in projects for o in d['objects']})
+            try:
+                doc = document_from_dict(data)   # a damaged file must not stop the export of the others
+            except ProjectFileError as exc:
+                logger.warning('skipping damaged project file %s: %s', p, exc)
+                continue
+            projects.append((p, data, doc))
+    labels = sorted({o.label for _, _, doc in projects for o in doc.objects})
     categories = [{'id': i, 'name': name, 'supercategory': 'object'} for i, name in enumerate(labels, start=1)]
     cat_ids = {c['name']: c['id'] for c in categories}
     images, annotations = [], []
     ann_id = 1
-    for image_id, (p, data) in enumerate(projects, start=1):
-        info = data['image']
-        images.append({'id': image_id, 'file_name': info.get('file_name') or p.stem,
-                       'height': int(info['height']), 'width': int(info['width'])})
-        for o in data['objects']:
-            mask = rle.decode(o['mask'])
+    for image_id, (p, data, doc) in enumerate(projects, start=1):
+        height, width = doc.image_shape
+        images.append({'id': image_id, 'file_name': data['image'].get('file_name') or p.stem,
+                       'height': int(height), 'width': int(width)})
+        for o in doc.objects:
+            mask = o.mask
             if not mask.any():
                 continue
             ys, xs = np.nonzero(mask)
             bbox = [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]
-            annotations.append({'id': ann_id, 'image_id': image_id, 'category_id': cat_ids[o.get('label', 'object')],
+            annotations.append({'id': ann_id, 'image_id': image_id, 'category_id': cat_ids[o.label],
                                 'segmentation': rle.encode(mask), 'polygons': mask_to_polygons(mask),
                                 'area': int(mask.sum()), 'bbox': bbox, 'iscrowd': 0})
             ann_id += 1

@@ -136,11 +136,15 @@ def document_from_dict(data: Dict[str, Any], image_shape: Optional[Sequence[int]
                 color=tuple(int(c) for c in o.get('color', object_color(oid))),
                 clicks=tuple(ClickRecord(int(c[0]), int(c[1]), bool(c[2])) for c in o.get('clicks', [])),
                 extreme_points=tuple((int(p[0]), int(p[1])) for p in o.get('extreme_points', []))))
+        ids = [o.id for o in objects]
+        if len(set(ids)) != len(ids):
+            raise ProjectFileError(f'object ids repeat ({sorted(i for i in set(ids) if ids.count(i) > 1)}): '
+                                   'the file was edited or merged by hand')
         doc.restore_objects(objects, next_id=int(data.get('next_id', 1)))
         return doc
     except ProjectFileError:
         raise
-    except (KeyError, TypeError, ValueError, InputError) as exc:
+    except (KeyError, IndexError, TypeError, ValueError, InputError) as exc:
         raise ProjectFileError(f'damaged project file: {exc}') from exc
 
 

@@ -52,7 +52,12 @@ class Workspace:
         return self.images[self.index]
 
     def stem(self, path: Optional[Path] = None) -> str:
-        return (path or self.current).stem
+        """Output name of an image: its stem, or its whole file name when another image of the folder has
+        the same stem (``a.jpg`` and ``a.png`` must not share ``a.json``)."""
+        path = path or self.current
+        if sum(p.stem == path.stem for p in self.images) > 1:
+            return path.name
+        return path.stem
 
     @property
     def progress(self) -> str:
@@ -60,7 +65,7 @@ class Workspace:
         return f'{self.index + 1} / {len(self.images)}'
 
     def is_annotated(self, path: Path) -> bool:
-        return output_paths(self.output_dir, path.stem)['project'].exists()
+        return output_paths(self.output_dir, self.stem(path))['project'].exists()
 
     def go(self, index: int) -> Path:
         if not 0 <= index < len(self.images):
@@ -90,5 +95,7 @@ class Workspace:
 
 
 def _looks_like_output(path: Path) -> bool:
+    """An export of ours (``<stem>_instances.png``, ``<stem>_preview.png``, ``<stem>_<k>.png``): PNG only."""
     stem = path.stem
-    return stem.endswith('_instances') or stem.endswith('_preview') or stem.rsplit('_', 1)[-1].isdigit()
+    return path.suffix.lower() == '.png' and (stem.endswith('_instances') or stem.endswith('_preview')
+                                              or stem.rsplit('_', 1)[-1].isdigit())

@@ -74,6 +74,30 @@ def test_click_outside_image_raises():
     assert doc.draft.is_empty and not doc.can_undo
 
 
+def test_fractional_click_maps_to_the_pixel_containing_it():
+    # Pixel k spans [k, k + 1) on the canvas: the right half of the last row/column was rejected as
+    # "outside" (rounded to H), and a point just left of the image was accepted as pixel 0.
+    doc = AnnotationDocument((H, W))
+    assert doc.add_click(H - 0.4, W - 0.1, True) == ClickRecord(H - 1, W - 1, True)
+    assert doc.add_click(10.7, 3.5, False) == ClickRecord(10, 3, False)
+    for y, x in [(-0.4, 3), (3, -0.01), (float('nan'), 3), (3, float('inf')), ('a', 3), (None, 3)]:
+        with pytest.raises(InputError):
+            doc.add_click(y, x, True)
+    assert len(doc.draft.clicks) == 2
+
+
+def test_brush_rejects_non_finite_input_and_clamps_a_huge_radius():
+    doc = AnnotationDocument((H, W))
+    for points, radius in [([(float('nan'), 1)], 3), ([(1, 1)], float('nan')), ([(1, 1)], float('inf'))]:
+        with pytest.raises(InputError):
+            doc.paint(points, radius)
+    assert not doc.can_undo
+    doc.paint([(1, 1)], radius=1e6)            # wider than OpenCV's line limit: covers the image
+    assert doc.current_mask().all()
+    doc.paint([(1e18, 1e18), (-1e18, 5)], radius=2, erase=True)   # far outside: int32 overflow before
+    assert doc.can_undo
+
+
 def test_finish_reopen_delete_rename():
     doc = AnnotationDocument((H, W))
     doc.add_click(10, 10, True)

@@ -14,7 +14,7 @@ from pycocotools import mask as mask_utils
 from isegm.annotation import (AnnotationDocument, ProjectFileError, atomic_write_json, export_image, load_project,
                               save_project)
 from isegm.annotation.export import mask_to_polygons
-from isegm.annotation.storage import atomic_writer, remove_stale_temp_files
+from isegm.annotation.storage import atomic_writer, document_to_dict, remove_stale_temp_files
 
 ROOT = Path(__file__).resolve().parents[2]
 H, W = 48, 64
@@ -114,6 +114,46 @@ def test_coco_covers_all_saved_images(tmp_path):
     assert [im['file_name'] for im in coco['images']] == ['a.png', 'b.jpg']
     assert [a['image_id'] for a in coco['annotations']] == [1, 1, 2, 2, 2]
     assert len({a['id'] for a in coco['annotations']}) == 5
+
+
+def test_damaged_project_file_does_not_block_the_export_of_others(tmp_path):
+    # A project file with the right "format" but broken content used to raise KeyError / InputError
+    # from build_coco, so every later export of the folder failed (and the GUI could never save).
+    image = np.zeros((H, W, 3), np.uint8)
+    (tmp_path / 'broken.json').write_text(json.dumps({'format': 'isegm-annotation', 'image': {'height': 5}}))
+    (tmp_path / 'badrle.json').write_text(json.dumps({
+        'format': 'isegm-annotation', 'image': {'height': 5, 'width': 5},
+        'objects': [{'id': 1, 'mask': {'size': [5, 5], 'counts': [0, 24]}}]}))
+    doc = make_doc(2, 'a.png')
+    export_image(doc, image, tmp_path, 'a')
+    assert not doc.is_modified
+    coco = json.loads((tmp_path / 'coco.json').read_text())
+    assert [im['file_name'] for im in coco['images']] == ['a.png'] and len(coco['annotations']) == 2
+
+
+def test_project_with_a_short_click_row_is_a_project_file_error(tmp_path):
+    path = tmp_path / 'img.json'
+    data = json.loads(json.dumps(document_to_dict(make_doc(1))))
+    data['objects'][0]['clicks'] = [[3]]   # IndexError before
+    path.write_text(json.dumps(data))
+    with pytest.raises(ProjectFileError, match='damaged'):
+        load_project(path)
+
+
+def test_project_with_repeated_object_ids_is_a_project_file_error(tmp_path):
+    path = tmp_path / 'img.json'
+    data = json.loads(json.dumps(document_to_dict(make_doc(2))))
+    data['objects'][1]['id'] = data['objects'][0]['id']   # two objects would share one instance value
+    path.write_text(json.dumps(data))
+    with pytest.raises(ProjectFileError, match='repeat'):
+        load_project(path)
+
+
+def test_export_converts_a_grey_image(tmp_path):
+    grey = np.full((H, W), 200, np.uint8)   # render_overlay indexed image[:, :, :3]: IndexError before
+    paths = export_image(make_doc(1), grey, tmp_path, 'g')
+    preview = np.asarray(Image.open(paths['preview']))
+    assert preview.shape == (H, W, 3) and (preview[0, 0] == 200).all()
 
 
 def test_instance_png_uint16_for_many_objects(tmp_path):

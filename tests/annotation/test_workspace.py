@@ -57,3 +57,23 @@ def test_next_unannotated_skips_unreadable_images(tmp_path):
     assert ws.next_unannotated().name == 'im2.png'
     ws.unreadable.update({tmp_path / 'im3.png', tmp_path / 'im0.png'})
     assert ws.next_unannotated().name == 'im2.png'             # only the current one is left
+
+
+def test_images_sharing_a_stem_get_their_own_outputs(tmp_path):
+    for name, value in (('a.jpg', 10), ('a.png', 200), ('b.png', 50)):
+        Image.fromarray(np.full((8, 10, 3), value, np.uint8)).save(tmp_path / name)
+    ws = Workspace(tmp_path)
+    assert [ws.stem(p) for p in ws.images] == ['a.jpg', 'a.png', 'b']
+    doc = AnnotationDocument((8, 10), image_name='a.jpg')
+    doc.paint([(3, 3)], radius=2)
+    doc.finish_object()
+    export_image(doc, np.zeros((8, 10, 3), np.uint8), ws.output_dir, ws.stem(tmp_path / 'a.jpg'))
+    assert ws.is_annotated(tmp_path / 'a.jpg') and not ws.is_annotated(tmp_path / 'a.png')
+
+
+def test_output_in_the_image_folder_hides_only_our_pngs(tmp_path):
+    for name in ('frame_001.jpg', 'shot_instances.jpg', 'cat.png', 'cat_1.png', 'cat_instances.png',
+                 'cat_preview.png'):
+        Image.fromarray(np.zeros((8, 10, 3), np.uint8)).save(tmp_path / name)
+    ws = Workspace(tmp_path, output=tmp_path)
+    assert [p.name for p in ws.images] == ['cat.png', 'frame_001.jpg', 'shot_instances.jpg']

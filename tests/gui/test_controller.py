@@ -143,3 +143,31 @@ def test_load_mask_and_errors(model, tmp_path):
     c2.set_mode('extreme')               # no extreme model loaded
     assert c2.mode == 'click' and 'extreme' in errors2[-1][1]
     c2.close()
+
+
+def test_extreme_points_use_the_pixel_containing_the_point(model, tmp_path):
+    # Image pixel k spans [k, k + 1) (canvas_to_image): rounding refused the right half of the last
+    # row/column as "outside" and took points just left of/above the image as pixel 0.
+    import isegm
+    engine = AnnotationEngine(model, extreme_model=isegm.load_model('isegm_compact_extreme'))
+    c = InteractiveController(engine, Workspace(make_folder(tmp_path, 1)), model_name='tiny',
+                              settings=PredictorSettings(use_zoom_in=False, with_flip=False))
+    assert c.open_image()
+    c.set_mode('extreme')
+    c.add_click(H - 0.3, W - 0.2, True)
+    c.add_click(10.8, -0.3, True)
+    c.add_click(-0.4, 5, True)
+    assert c.extreme_points == [(H - 1, W - 1)] and 'inside' in c.message
+
+
+def test_engine_refuses_models_given_in_the_wrong_role(model):
+    # An extreme-point checkpoint passed as the click model (demo.py --checkpoint=...) would fail at the
+    # first click with a shape error; it is refused at start with a message naming the right option.
+    import isegm
+    from isegm.errors import InputError
+    extreme = isegm.load_model('isegm_compact_extreme')
+    with pytest.raises(InputError, match='--extreme-checkpoint'):
+        AnnotationEngine(extreme)
+    with pytest.raises(InputError, match='--checkpoint'):
+        AnnotationEngine(model, extreme_model=model)
+    assert AnnotationEngine(model, extreme_model=extreme).has_extreme_model
