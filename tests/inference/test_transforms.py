@@ -156,7 +156,15 @@ def test_resizing_keeps_one_pixel_of_a_very_thin_image():
     assert limit.inv_transform(torch.rand(1, 1, 1, 1)).shape == (1, 1, 1, 1000)
 
 
-@pytest.mark.parametrize('target_size', [0, -5, (0, 400), 2.5])
+@pytest.mark.parametrize('target_size', [0, -5, (0, 400), 0.5, float('nan'), (400,), '400'])
 def test_zoom_in_rejects_a_non_positive_target_size(target_size):
     with pytest.raises(InputError, match='target_size'):
         ZoomIn(target_size=target_size)
+
+
+def test_zoom_in_takes_a_float_target_size():
+    image = torch.rand(1, 3, 300, 600)
+    for target, shape in ((400.0, (200, 400)), ((200.0, 300.0), (200, 300))):
+        zoom = ZoomIn(target_size=target, skip_clicks=-1)
+        out, _ = zoom.transform(image, [[Click(True, (150, 300), indx=0)]])
+        assert tuple(out.shape[2:]) == shape

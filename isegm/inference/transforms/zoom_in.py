@@ -27,9 +27,10 @@ class ZoomIn(BaseTransform):
                  expansion_ratio: float = 1.4, min_crop_size: int = 200, recompute_thresh_iou: float = 0.5,
                  prob_thresh: float = 0.50):
         super().__init__()
-        sizes = target_size if isinstance(target_size, tuple) else (target_size,)
-        if not all(isinstance(v, (int, np.integer)) and v > 0 for v in sizes):
-            raise InputError(f'target_size must be a positive int or a (height, width) tuple of them, '
+        sizes = target_size if isinstance(target_size, tuple) else (target_size,)   # a number or (h, w)
+        if not all(isinstance(v, (int, float, np.integer, np.floating)) and np.isfinite(v) and v >= 1
+                   for v in sizes) or len(sizes) != (2 if isinstance(target_size, tuple) else 1):
+            raise InputError(f'target_size must be a positive number or a (height, width) tuple of them, '
                              f'got {target_size!r}')
         self.target_size = target_size
         self.min_crop_size = min_crop_size
@@ -165,7 +166,7 @@ def get_roi_image_nd(image_nd: torch.Tensor, object_roi: BBox,
     height = rmax - rmin + 1
     width = cmax - cmin + 1
     if isinstance(target_size, tuple):
-        new_height, new_width = target_size
+        new_height, new_width = (max(1, int(round(v))) for v in target_size)
     else:
         scale = target_size / max(height, width)
         # At least one pixel: a very elongated box (e.g. 5000 x 3) would round its short side to 0.
