@@ -1,7 +1,8 @@
 """The one place where image and mask files become arrays (DESIGN 3: RGB uint8 H x W x 3 everywhere).
 
 Grey, palette, RGBA/LA (the alpha channel is dropped), CMYK, 16-bit and float images are converted
-here, and EXIF orientation is applied, so every consumer sees the picture as a viewer shows it.
+here (16-bit data scaled by the bit depth its values use: 12-bit data to 4095), and EXIF orientation is
+applied, so every consumer sees the picture as a viewer shows it.
 """
 from __future__ import annotations
 
@@ -31,9 +32,12 @@ def _scale_to_uint8(arr: np.ndarray) -> np.ndarray:
             return np.round(finite * 255).astype(np.uint8)
         return np.clip(np.round(finite), 0, 255).astype(np.uint8)
     if np.issubdtype(arr.dtype, np.integer):
-        info_max = 65535 if arr.dtype.itemsize >= 2 else 255
-        if arr.size and arr.max() > 255:
-            return np.round(arr.astype(np.float64) * (255.0 / info_max)).clip(0, 255).astype(np.uint8)
+        top = int(arr.max()) if arr.size else 0
+        if top > 255:
+            # Scaled by the bit depth the values use (9..16 bits, e.g. 12-bit sensor data to 4095), so that
+            # brightness does not jump from 8-bit-like to nearly black when one pixel passes 255.
+            bits = min(max(top.bit_length(), 9), 8 * arr.dtype.itemsize)
+            return np.round(arr.astype(np.float64) * (255.0 / (2 ** bits - 1))).clip(0, 255).astype(np.uint8)
         return arr.clip(0, 255).astype(np.uint8)
     raise InputError(f'unsupported image dtype {arr.dtype}; expected uint8, uint16 or float')
 

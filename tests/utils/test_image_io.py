@@ -125,3 +125,14 @@ def test_decompression_bomb_header_is_an_image_load_error(tmp_path, loader):
     _png_header_only(path, 100_000, 100_000)
     with pytest.raises(ImageLoadError, match='too large'):
         loader(path)
+
+
+def test_16_bit_data_is_scaled_by_the_bit_depth_it_uses():
+    # 12-bit sensor data in a 16-bit file: 4095 is white (it was 16: nearly black, while max <= 255 was
+    # shown unscaled, a 257x brightness jump between two almost identical images).
+    twelve = np.array([[0, 2048, 4095]], np.uint16)
+    assert to_rgb_uint8(twelve)[0, :, 0].tolist() == [0, 128, 255]
+    assert to_rgb_uint8(np.array([[0, 200, 255]], np.uint16))[0, :, 0].tolist() == [0, 200, 255]
+    assert to_rgb_uint8(np.array([[0, 200, 256]], np.uint16))[0, :, 0].tolist() == [0, 100, 128]
+    full = np.array([[0, 32768, 65535]], np.uint16)
+    assert to_rgb_uint8(full)[0, :, 0].tolist() == [0, 128, 255]
