@@ -399,8 +399,8 @@ class AnnotationDocument:
         coords = np.asarray(points, dtype=np.float64).reshape(-1, 2)
         if not np.isfinite(coords).all():
             raise InputError(f'brush points must be finite (y, x) numbers, got {coords.tolist()}')
-        # Far-away points stay far away but fit OpenCV's int32 coordinates.
-        pts = [(int(round(y)), int(round(x))) for y, x in np.clip(coords, -2 ** 30, 2 ** 30)]
+        # The pixel containing each point (as for clicks); far-away points stay far away but fit OpenCV's int32.
+        pts = [(int(y), int(x)) for y, x in np.floor(np.clip(coords, -2 ** 30, 2 ** 30))]
         if not pts:
             return
         stroke = np.zeros(self.image_shape, dtype=np.uint8)

@@ -98,6 +98,13 @@ def test_brush_rejects_non_finite_input_and_clamps_a_huge_radius():
     assert doc.can_undo
 
 
+def test_brush_point_maps_to_the_pixel_containing_it():
+    doc = AnnotationDocument((H, W))
+    doc.paint([(2.9, 3.9)], radius=0.4)        # inside pixel (2, 3); rounding centred the dab on (3, 4)
+    mask = doc.current_mask()
+    assert mask[2, 3] and mask[1, 3] and mask[2, 2] and not mask[3, 4] and mask.sum() == 5
+
+
 def test_finish_reopen_delete_rename():
     doc = AnnotationDocument((H, W))
     doc.add_click(10, 10, True)
