@@ -360,12 +360,13 @@ class InteractiveController:
         self.set_mode('click' if self.mode == 'brush' else 'brush')
 
     def _add_extreme_point(self, y: float, x: float) -> None:
-        h, w = self.doc.image_shape
-        if not (0 <= y < h and 0 <= x < w):   # pixel k spans [k, k + 1), as for clicks
+        try:
+            pixel = self.doc.pixel_at(y, x)   # the same pixel mapping as clicks
+        except InputError:
             self.message = 'extreme points must lie inside the image'
             self._notify()
             return
-        self.extreme_points.append((int(np.floor(y)), int(np.floor(x))))
+        self.extreme_points.append(pixel)
         if len(self.extreme_points) < 4:
             self.message = f'extreme point {len(self.extreme_points)} / 4'
             self._notify()

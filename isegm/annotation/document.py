@@ -285,9 +285,9 @@ class AnnotationDocument:
         return self._session_counter
 
     # ------------------------------------------------------------------ clicks and predictions
-    def _check_point(self, y: float, x: float) -> Tuple[int, int]:
+    def pixel_at(self, y: float, x: float) -> Tuple[int, int]:
         """The pixel ``(row, col)`` containing the image point ``(y, x)``: pixel k spans [k, k + 1), as the
-        canvas maps it (its centre is k + 0.5), so fractional points are floored, not rounded."""
+        canvas maps it (its centre is k + 0.5), so fractional points are floored, not rounded. Raises :class:`InputError` outside the image."""
         h, w = self.image_shape
         try:
             yf, xf = float(y), float(x)
@@ -299,7 +299,7 @@ class AnnotationDocument:
 
     def add_click(self, y: int, x: int, is_positive: bool) -> ClickRecord:
         """Record a click on the draft (undoable). The controller then asks for a prediction."""
-        yi, xi = self._check_point(y, x)
+        yi, xi = self.pixel_at(y, x)
         click = ClickRecord(yi, xi, bool(is_positive))
         draft = self.draft
         self._commit(draft=dataclasses.replace(draft, clicks=draft.clicks + (click,)))
@@ -380,7 +380,7 @@ class AnnotationDocument:
         prob = _as_prob(mask, self.image_shape)
         points = tuple((int(p[0]), int(p[1])) for p in extreme_points)
         for y, x in points:
-            self._check_point(y, x)
+            self.pixel_at(y, x)
         draft = self.draft
         common = dict(session=self._new_session(), clicks=(), prob=None, prob_clicks=0, engine_state=None,
                       past_clicks=draft.all_clicks(), extreme_points=points or draft.extreme_points)

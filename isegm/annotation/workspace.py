@@ -1,6 +1,7 @@
 """Folder mode: the list of images to annotate, the current position and where outputs go."""
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import List, Optional, Set
 
@@ -43,6 +44,7 @@ class Workspace:
         # output PNGs written into the image folder itself must not become inputs
         if self._out_resolved == self.folder.resolve():
             self.images = [p for p in self.images if not _looks_like_output(p)]
+        self._stem_counts = Counter(p.stem for p in self.images)   # stem() is called per image in loops
 
     def __len__(self) -> int:
         return len(self.images)
@@ -55,7 +57,7 @@ class Workspace:
         """Output name of an image: its stem, or its whole file name when another image of the folder has
         the same stem (``a.jpg`` and ``a.png`` must not share ``a.json``)."""
         path = path or self.current
-        if sum(p.stem == path.stem for p in self.images) > 1:
+        if self._stem_counts[path.stem] > 1:
             return path.name
         return path.stem
 
