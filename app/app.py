@@ -112,7 +112,8 @@ class AnnotationApp(ttk.Frame):
                                   on_rename=c.rename_object, on_delete=self._confirm_delete,
                                   on_overwrite=c.set_overwrite)
         self.objects.pack(fill='both', expand=True, padx=2, pady=2)
-        self.settings = SettingsPanel(side, c.settings, on_apply=c.apply_settings, get_settings=lambda: c.settings)
+        self.settings = SettingsPanel(side, c.settings, on_apply=c.apply_settings, get_settings=lambda: c.settings,
+                                      brs_modes=c.engine.brs_modes)
         self.settings.pack(fill='x', padx=2, pady=2)
 
     def _bind_keys(self) -> None:

@@ -604,7 +604,10 @@ class InteractiveController:
 
     @property
     def has_unsaved_work(self) -> bool:
-        return self.doc is not None and (self.doc.has_unsaved_work or bool(self._deferred))
+        """Changes not on disk: the document's, queued commands, or extreme points of an object not yet
+        predicted (quitting asks instead of dropping them silently)."""
+        return self.doc is not None and (self.doc.has_unsaved_work or bool(self._deferred)
+                                         or bool(self.extreme_points))
 
     def close(self) -> None:
         self.worker.close()

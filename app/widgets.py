@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import tkinter as tk
 from tkinter import ttk
-from typing import Callable, Iterable, Optional
+from typing import Callable, Iterable, Optional, Sequence
 
 from isegm.annotation.engine import BRS_MODES, PredictorSettings
 
@@ -44,10 +44,12 @@ class SettingsPanel(ttk.LabelFrame):
     The fields the panel does not show (threshold, flip, longest side) come from ``get_settings()``
     (the settings in use), so applying never resets the threshold slider. As in RITM's demo, network
     clicks and L-BFGS iterations are disabled for NoBRS (the network then sees every click).
+    ``brs_modes`` lists the modes the model supports (the engine's ``brs_modes``; default: all).
     """
 
     def __init__(self, parent, settings: PredictorSettings, on_apply: Callable[[PredictorSettings], None],
-                 get_settings: Optional[Callable[[], PredictorSettings]] = None):
+                 get_settings: Optional[Callable[[], PredictorSettings]] = None,
+                 brs_modes: Sequence[str] = BRS_MODES):
         super().__init__(parent, text='Predictor settings (apply from the next click)')
         self._get_settings = get_settings or (lambda: settings)
         self.on_apply = on_apply
@@ -73,7 +75,7 @@ class SettingsPanel(ttk.LabelFrame):
         frame = ttk.Frame(self)
         frame.pack(fill='x', padx=4, pady=1)
         ttk.Label(frame, text='BRS mode', width=14).pack(side='left')
-        self.brs_combo = ttk.Combobox(frame, textvariable=self.brs_mode, values=BRS_MODES, state='readonly',
+        self.brs_combo = ttk.Combobox(frame, textvariable=self.brs_mode, values=tuple(brs_modes), state='readonly',
                                       width=12, takefocus=False)
         self.brs_combo.pack(side='left')
         self.brs_combo.bind('<<ComboboxSelected>>', lambda e: self.apply())

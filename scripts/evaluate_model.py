@@ -44,6 +44,8 @@ def parse_args(argv=None):
     p.add_argument('--thresh', type=float, default=0.49, help='probability threshold')
     p.add_argument('--no-flip', action='store_true', help='disable horizontal-flip averaging')
     p.add_argument('--no-zoom-in', action='store_true', help='disable ZoomIn')
+    p.add_argument('--no-grabcut-refine', action='store_true',
+                   help="extreme mode: the network's mask alone, without the GrabCut refinement a model may ask for")
     p.add_argument('--zoom-in-target-size', type=int, default=400)
     p.add_argument('--limit-longest-size', type=int, default=None)
     p.add_argument('--max-samples', type=int, default=None, help='evaluate only the first N samples per set')
@@ -72,13 +74,13 @@ def evaluate_click_model(args, model, dataset, device):
 def evaluate_extreme_model(args, model, dataset, device):
     from isegm.utils.extreme_geometry import extreme_points_from_mask
     from isegm.inference.predictors.extreme import ExtremePointsPredictor
-    predictor = ExtremePointsPredictor(model, device=device, threshold=args.thresh)  # DEXTR's eval: 0.5
+    predictor = ExtremePointsPredictor(model, device=device, threshold=args.thresh,   # DEXTR's eval: 0.5
+                                       grabcut_refine=False if args.no_grabcut_refine else None)
     ious, start = [], time.time()
     for i in tqdm(range(len(dataset)), desc=dataset.name, leave=False):
         s = dataset.get_sample(i)
-        prob = predictor.predict(s.image, extreme_points_from_mask(s.gt_mask == 1))
-        valid = s.gt_mask != -1
-        pred, obj = prob > predictor.threshold, s.gt_mask == 1
+        pred = predictor.predict_mask(s.image, extreme_points_from_mask(s.gt_mask == 1))
+        valid, obj = s.gt_mask != -1, s.gt_mask == 1
         union = np.logical_and(np.logical_or(pred, obj), valid).sum()
         ious.append(np.array([np.logical_and(np.logical_and(pred, obj), valid).sum() / max(union, 1)]))
     return ious, time.time() - start

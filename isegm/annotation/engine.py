@@ -101,6 +101,12 @@ class AnnotationEngine:
         return bool(getattr(self.click_model, 'with_prev_mask', False))
 
     @property
+    def brs_modes(self) -> Tuple[str, ...]:
+        """The BRS modes the click model supports (no f-BRS-A/B/C without insertion points)."""
+        from isegm.inference.predictors import supported_brs_modes
+        return supported_brs_modes(self.click_model)
+
+    @property
     def has_extreme_model(self) -> bool:
         return self.extreme_model is not None
 
@@ -140,12 +146,12 @@ class AnnotationEngine:
         return prob, (self._generation, image_key, predictor.get_states())
 
     def predict_extreme(self, image: np.ndarray, points_yx: Sequence[Sequence[int]]) -> np.ndarray:
-        """Binary float32 mask of the object given its 4 extreme points (y, x)."""
+        """Binary float32 mask of the object given its 4 extreme points (y, x) (GrabCut-refined when the
+        model asks for it, see :meth:`ExtremePointsPredictor.predict_mask`)."""
         if self.extreme_model is None:
             raise InputError('no extreme-point model is loaded; start the app with --extreme-checkpoint=PATH')
         if self._extreme_predictor is None:
             from isegm.inference.predictors.extreme import ExtremePointsPredictor
             self._extreme_predictor = ExtremePointsPredictor(self.extreme_model, device=self.device)
-        prob = self._extreme_predictor.predict(image, np.asarray(points_yx))
-        threshold = self._extreme_predictor.threshold if self.extreme_threshold is None else self.extreme_threshold
-        return (prob > threshold).astype(np.float32)
+        mask = self._extreme_predictor.predict_mask(image, np.asarray(points_yx), threshold=self.extreme_threshold)
+        return mask.astype(np.float32)

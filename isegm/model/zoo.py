@@ -102,7 +102,7 @@ BUNDLED: List[ZooEntry] = [
              description='EfficientNet-Lite0 + FPN, ITER-M (models/compact/efflite0_click_itermask.py)',
              aliases=('efflite0_click_itermask',), bundled=True),
     ZooEntry('isegm_compact_extreme', 'isegm_compact_extreme_bundled.pth', 'compact', 'extreme', trained_on=_POOL,
-             description='EfficientNet-Lite0 + FPN, 4 extreme points, 320 px crops '
+             description='EfficientNet-Lite0 + FPN, 4 extreme points, 320 px crops, masks refined by GrabCut '
                          '(models/compact/efflite0_extreme.py)',
              aliases=('efflite0_extreme',), bundled=True),
 ]

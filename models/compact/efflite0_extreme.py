@@ -46,8 +46,10 @@ class _HeldOut:
 
 
 def init_model():
+    # grabcut_refine: its masks are refined by GrabCut at inference (isegm/inference/grabcut_refine.py);
+    # training does not use it.
     return CompactExtremeModel(backbone='lite0', decoder_ch=64, input_size=RESOLUTION, heatmap_sigma=SIGMA,
-                               crop_pad=RELAX)
+                               crop_pad=RELAX, grabcut_refine=True)
 
 
 def main(ctx):

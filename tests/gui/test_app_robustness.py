@@ -309,3 +309,27 @@ def test_file_open_keeps_the_output_folder(tiny_app, x_display, tmp_path):
     pump(root, lambda: controller.idle and (out / 'second.json').exists(), 20, 'the autosave')
     assert controller.workspace.output_dir == out and not (other_dir / 'annotations').exists()
     assert not errors
+
+
+def test_brs_list_offers_only_the_modes_of_the_model(tiny_app, x_display, tmp_path):
+    """The bundled compact model has no f-BRS insertion points: its BRS list leaves f-BRS-A/B/C out (choosing
+    one used to end in an error dialog); the HRNet model lists all six modes."""
+    import demo
+    from app.app import AnnotationApp
+    from isegm.annotation.engine import BRS_MODES
+    make, show, out = tiny_app
+    image = noise_image(tmp_path / 'noise.png')
+    root, app, controller, errors = make(image)
+    assert tuple(root.tk.splitlist(app.settings.brs_combo.cget('values'))) == BRS_MODES
+    controller.close()
+    root.destroy()
+    args = demo.parse_args([str(image), '--cpu', f'--output={tmp_path / "out2"}'])   # the bundled models
+    controller = demo.build_controller(args)
+    root = tk.Tk()
+    try:
+        app = AnnotationApp(root, controller)
+        values = tuple(root.tk.splitlist(app.settings.brs_combo.cget('values')))
+        assert values == ('NoBRS', 'RGB-BRS', 'DistMap-BRS')
+    finally:
+        controller.close()
+        root.destroy()

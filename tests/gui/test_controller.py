@@ -160,6 +160,22 @@ def test_extreme_points_use_the_pixel_containing_the_point(model, tmp_path):
     assert c.extreme_points == [(H - 1, W - 1)] and 'inside' in c.message
 
 
+def test_pending_extreme_points_count_as_unsaved_work(model, tmp_path):
+    # Three of four extreme points placed: quitting must ask, not drop them silently.
+    import isegm
+    engine = AnnotationEngine(model, extreme_model=isegm.load_model('isegm_compact_extreme'))
+    c = InteractiveController(engine, Workspace(make_folder(tmp_path, 1)), model_name='tiny',
+                              settings=PredictorSettings(use_zoom_in=False, with_flip=False))
+    assert c.open_image() and not c.has_unsaved_work
+    c.set_mode('extreme')
+    for y, x in [(10, 20), (30, 5), (50, 40)]:
+        c.add_click(y, x, True)
+    assert len(c.extreme_points) == 3 and c.has_unsaved_work
+    for _ in range(3):
+        c.undo()
+    assert c.extreme_points == [] and not c.has_unsaved_work
+
+
 def test_engine_refuses_models_given_in_the_wrong_role(model):
     # An extreme-point checkpoint passed as the click model (demo.py --checkpoint=...) would fail at the
     # first click with a shape error; it is refused at start with a message naming the right option.

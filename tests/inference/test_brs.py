@@ -336,3 +336,23 @@ def test_feature_brs_on_a_model_without_insertion_points_is_an_input_error(brs_m
     with pytest.raises(InputError, match='RGB-BRS or DistMap-BRS'):
         get_predictor(net, brs_mode, 'cpu')
     assert get_predictor(net, 'DistMap-BRS', 'cpu') is not None
+
+
+def test_supported_brs_modes_are_exactly_the_buildable_ones():
+    # The GUI offers supported_brs_modes(net): every listed mode must build, every other one must not.
+    from isegm.inference.predictors import BRS_MODES as ALL_MODES, supported_brs_modes
+    from isegm.model.checkpoint import load_model
+    from isegm.model.is_hrnet_model import HRNetModel
+    from tests.inference.tiny_model import make_tiny_model
+    hrnet = HRNetModel(width=8, ocr_width=8, small=True, with_prev_mask=True, use_disks=True, norm_radius=5).eval()
+    for net in (load_model(None), make_tiny_model(), hrnet):
+        modes = supported_brs_modes(net)
+        assert modes[0] == 'NoBRS' and set(modes) <= set(ALL_MODES)
+        for mode in ALL_MODES:
+            if mode in modes:
+                assert get_predictor(net, mode, 'cpu', zoom_in_params=None) is not None
+            else:
+                with pytest.raises(InputError):
+                    get_predictor(net, mode, 'cpu', zoom_in_params=None)
+    assert 'f-BRS-B' not in supported_brs_modes(load_model(None))
+    assert supported_brs_modes(hrnet) == ALL_MODES

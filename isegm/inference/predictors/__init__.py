@@ -11,7 +11,7 @@ from isegm.errors import InputError
 from isegm.inference.predictors.base import BasePredictor
 from isegm.inference.transforms import ZoomIn
 
-__all__ = ['BasePredictor', 'get_predictor', 'BRS_MODES']
+__all__ = ['BasePredictor', 'get_predictor', 'supported_brs_modes', 'BRS_MODES']
 
 BRS_MODES = ('NoBRS', 'RGB-BRS', 'DistMap-BRS', 'f-BRS-A', 'f-BRS-B', 'f-BRS-C')
 
@@ -76,6 +76,14 @@ def get_predictor(net: nn.Module, brs_mode: str, device: Union[str, torch.device
                                               optimizer_params=lbfgs, **opt_func_params)
     return brs.InputBRSPredictor(net, device, optimize_target='dmaps' if brs_mode == 'DistMap-BRS' else 'rgb',
                                  opt_functor=opt_functor, with_flip=with_flip, zoom_in=zoom_in, **params)
+
+
+def supported_brs_modes(net: nn.Module) -> tuple:
+    """The modes of :data:`BRS_MODES` that :func:`get_predictor` can build for ``net``: all of them for
+    HRNet and DeepLab networks, no f-BRS-A/B/C for networks without their insertion points."""
+    if _is_hrnet(net) or _is_deeplab(net):
+        return BRS_MODES
+    return tuple(m for m in BRS_MODES if not m.startswith('f-BRS'))
 
 
 def _is_deeplab(net: nn.Module) -> bool:

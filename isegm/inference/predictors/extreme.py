@@ -5,13 +5,15 @@ box of the points enlarged by ``pad`` (50, or the model's ``crop_pad``; not clam
 padding -> bicubic resize to ``input_size`` (512; a model may carry its own) -> points mapped into the
 crop (truncated) -> Gaussian heatmap (sigma 10, or the model's ``heatmap_sigma``) rescaled to 0..255 as
 4th channel -> network -> bilinear upsampling (align_corners) -> sigmoid -> bicubic resize back to the
-crop -> paste into the image -> zero outside the points' own box.
+crop -> paste into the image -> zero outside the points' own box. Masks (:meth:`predict_mask`,
+:meth:`predict_masks`) are that map thresholded, refined by GrabCut when the model asks for it
+(``grabcut_refine``, our bundled model; :mod:`isegm.inference.grabcut_refine`).
 
 Example::
 
     predictor = ExtremePointsPredictor(DextrModel.from_state_dict(torch.load(path)))
     prob = predictor.predict(image, [[120, 10], [130, 300], [5, 150], [240, 160]])  # (y, x) rows
-    mask = prob > predictor.threshold
+    mask = predictor.predict_mask(image, points)   # prob > predictor.threshold (+ GrabCut if enabled)
 """
 from __future__ import annotations
 
@@ -111,11 +113,15 @@ class ExtremePointsPredictor:
         clip_probs: clip the bicubic overshoot of the returned map to [0, 1] (thresholds above 0 and below
             1 give the same masks either way); False returns DEXTR's values unchanged.
         batch_size: objects per network call in :meth:`predict_masks`.
+        grabcut_refine: masks are refined by GrabCut seeded with the network's map
+            (:func:`~isegm.inference.grabcut_refine.refine_with_grabcut`); default: the model's
+            ``grabcut_refine`` attribute (True for the bundled model), else False (DEXTR).
     """
 
     def __init__(self, model: nn.Module, device: Union[str, torch.device] = 'cpu', pad: Optional[int] = None,
                  threshold: Optional[float] = None, input_size: Optional[int] = None, zero_pad_crop: bool = True,
-                 sigma: Optional[float] = None, clip_probs: bool = True, batch_size: int = 4):
+                 sigma: Optional[float] = None, clip_probs: bool = True, batch_size: int = 4,
+                 grabcut_refine: Optional[bool] = None):
         if not isinstance(model, nn.Module):
             raise InputError(f'model must be a torch.nn.Module (a DextrModel), got {type(model).__name__}')
         if threshold is None:
@@ -142,6 +148,9 @@ class ExtremePointsPredictor:
         self.sigma = float(sigma)
         self.clip_probs = bool(clip_probs)
         self.batch_size = int(batch_size)
+        if grabcut_refine is None:
+            grabcut_refine = getattr(model, 'grabcut_refine', False)
+        self.grabcut_refine = bool(grabcut_refine)
 
     @staticmethod
     def _check_threshold(threshold: float) -> float:
@@ -208,6 +217,20 @@ class ExtremePointsPredictor:
         sample = self.prepare(image, points_yx)
         return self.paste(sample, self.predict_crops([sample])[0])
 
+    def predict_mask(self, image: np.ndarray, points_yx: PointsLike,
+                     threshold: Optional[float] = None) -> np.ndarray:
+        """Boolean ``H x W`` mask of the object: :meth:`predict` above ``threshold`` (default: the
+        predictor's), GrabCut-refined when ``grabcut_refine`` is set."""
+        thr = self.threshold if threshold is None else self._check_threshold(threshold)
+        image = _as_rgb(image)
+        return self._to_mask(image, points_yx, self.predict(image, points_yx), thr)
+
+    def _to_mask(self, image: np.ndarray, points_yx: PointsLike, prob: np.ndarray, threshold: float) -> np.ndarray:
+        if not self.grabcut_refine:
+            return prob > threshold
+        from isegm.inference.grabcut_refine import refine_with_grabcut
+        return refine_with_grabcut(image, prob, validate_extreme_points(points_yx, prob.shape), threshold)
+
     def predict_masks(self, images: Sequence[np.ndarray], extreme_points: Sequence[PointsLike],
                       threshold: Optional[float] = None) -> List[List[np.ndarray]]:
         """Boolean masks for many objects in many images; network calls are batched across all of them.
@@ -225,15 +248,15 @@ class ExtremePointsPredictor:
             raise InputError(f'got {len(images)} images but {len(extreme_points)} sets of extreme points; '
                              'pass one N x 4 x 2 array per image')
         samples: List[DextrSample] = []
-        owners: List[int] = []
+        owners: List[Tuple[int, np.ndarray, np.ndarray]] = []   # image index, image, points of each object
         for idx, (image, points) in enumerate(zip(images, extreme_points)):
             image = _as_rgb(image)
             objects = self._split_objects(points, idx)
             samples.extend(self.prepare(image, obj) for obj in objects)
-            owners.extend([idx] * len(objects))
+            owners.extend((idx, image, obj) for obj in objects)
         masks: List[List[np.ndarray]] = [[] for _ in images]
-        for owner, sample, crop_prob in zip(owners, samples, self.predict_crops(samples)):
-            masks[owner].append(self.paste(sample, crop_prob) > thr)
+        for (owner, image, points), sample, crop_prob in zip(owners, samples, self.predict_crops(samples)):
+            masks[owner].append(self._to_mask(image, points, self.paste(sample, crop_prob), thr))
         logger.debug('DEXTR: %d objects in %d images', len(samples), len(images))
         return masks
 
