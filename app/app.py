@@ -75,6 +75,11 @@ class AnnotationApp(ttk.Frame):
         self.extreme_btn = ttk.Button(toolbar, text='Extreme points (e)', command=c.toggle_extreme_mode,
                                       takefocus=False)
         self.extreme_btn.pack(side='left', padx=1)
+        self.grabcut_var = tk.BooleanVar(value=c.engine.extreme_grabcut_refine)
+        self.grabcut_check = ttk.Checkbutton(toolbar, text='GrabCut refine', variable=self.grabcut_var, takefocus=False,
+                                             command=lambda: c.set_extreme_refine(self.grabcut_var.get()))
+        if c.engine.has_extreme_model:
+            self.grabcut_check.pack(side='left')
         self.brush_btn = ttk.Button(toolbar, text='Brush (b)', command=c.toggle_brush, takefocus=False)
         self.brush_btn.pack(side='left', padx=1)
         self.eraser_var = tk.BooleanVar(value=False)

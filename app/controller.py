@@ -561,6 +561,14 @@ class InteractiveController:
         self.message = f'settings applied from the next click: {st.brs_mode}, {zoom}'
         self._notify()
 
+    def set_extreme_refine(self, value: bool) -> None:
+        """GrabCut refinement of extreme-point masks on/off, from the next object."""
+        def run():
+            self.engine.extreme_grabcut_refine = bool(value)
+            self.message = f'GrabCut refinement of extreme-point masks {"on" if value else "off"}'
+            self._notify()
+        self._run_or_defer(run)
+
     def set_threshold(self, value: float) -> None:
         self.settings = dataclasses.replace(self.settings, prob_thresh=float(value))
         if self.doc is not None:

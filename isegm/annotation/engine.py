@@ -94,6 +94,8 @@ class AnnotationEngine:
         self._generation = 0
         self._image_key: Any = None
         self._extreme_predictor = None
+        # GrabCut refinement of extreme-point masks: the model's own choice unless set (GUI check box)
+        self.extreme_grabcut_refine: bool = bool(getattr(extreme_model, 'grabcut_refine', False))
 
     @property
     def with_prev_mask(self) -> bool:
@@ -153,5 +155,6 @@ class AnnotationEngine:
         if self._extreme_predictor is None:
             from isegm.inference.predictors.extreme import ExtremePointsPredictor
             self._extreme_predictor = ExtremePointsPredictor(self.extreme_model, device=self.device)
+        self._extreme_predictor.grabcut_refine = self.extreme_grabcut_refine
         mask = self._extreme_predictor.predict_mask(image, np.asarray(points_yx), threshold=self.extreme_threshold)
         return mask.astype(np.float32)

@@ -333,3 +333,44 @@ def test_brs_list_offers_only_the_modes_of_the_model(tiny_app, x_display, tmp_pa
     finally:
         controller.close()
         root.destroy()
+
+
+def test_grabcut_refine_check_box(tiny_app, xdotool, x_display, tmp_path):
+    """With the bundled extreme model (demo.py's default) the toolbar shows "GrabCut refine", ticked (the
+    model asks for it); unticking it makes the next extreme-point mask the network's mask alone. Without
+    an extreme model there is no such box."""
+    from app.app import AnnotationApp
+    from app.controller import InteractiveController
+    from isegm.annotation.workspace import Workspace
+    from isegm.inference.predictors.extreme import ExtremePointsPredictor
+    make, show, out = tiny_app
+    image = noise_image(tmp_path / 'noise.png', h=160, w=200)
+    root, app, controller, errors = make(image)
+    assert controller.engine.has_extreme_model
+    controller.start()
+    show(root, app)
+    assert app.grabcut_check.winfo_ismapped() and app.grabcut_var.get()
+    assert controller.engine.extreme_grabcut_refine
+    focus(root, xdotool)
+    click_widget(app.grabcut_check, xdotool, dx=8)
+    pump(root, lambda: not controller.engine.extreme_grabcut_refine, 5, 'GrabCut refinement off')
+    points = [(80, 30), (70, 170), (20, 100), (140, 110)]
+    controller.set_mode('extreme')
+    for y, x in points:
+        controller.add_click(y, x, True)
+    pump(root, lambda: controller.idle and controller.doc.draft.init_mask is not None, 60, 'the mask')
+    plain = ExtremePointsPredictor(controller.engine.extreme_model, grabcut_refine=False)
+    expected = plain.predict(controller.image, points) > plain.threshold
+    np.testing.assert_array_equal(controller.doc.draft.init_mask > 0, expected)
+    assert not errors
+
+    no_extreme = InteractiveController(AnnotationEngine(controller.engine.click_model), Workspace(image),
+                                       model_name='tiny')
+    top = tk.Toplevel(root)
+    try:
+        app2 = AnnotationApp(top, no_extreme)
+        settle(root)
+        assert not app2.grabcut_check.winfo_ismapped()
+    finally:
+        no_extreme.close()
+        top.destroy()
