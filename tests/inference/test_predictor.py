@@ -102,6 +102,19 @@ def test_non_iter_m_model_gets_three_channels():
     assert rec.calls[-1][0].shape[1] == 3
 
 
+def test_external_prev_mask_that_is_not_a_finite_numeric_mask_raises():
+    predictor = BasePredictor(make_tiny_model(with_prev_mask=True), 'cpu')
+    predictor.set_input_image(make_image(H, W))
+    for value in (np.nan, np.inf):
+        bad = np.zeros((H, W), np.float32)
+        bad[3, 4] = value
+        with pytest.raises(InputError, match='NaN or infinite'):
+            predictor.get_prediction(_clicker((True, 20, 30)), prev_mask=bad)
+    with pytest.raises(InputError, match='numeric'):
+        predictor.get_prediction(_clicker((True, 20, 30)), prev_mask=np.full((H, W), 'x', dtype=object))
+    assert predictor.get_prediction(_clicker((True, 20, 30)), prev_mask=np.zeros((H, W), np.float32)).shape == (H, W)
+
+
 @pytest.mark.parametrize('shape', [(H + 1, W), (H, W - 1), (2, H, W), (H * W,)])
 def test_external_prev_mask_of_wrong_size_raises(shape):
     predictor = BasePredictor(make_tiny_model(with_prev_mask=True), 'cpu')

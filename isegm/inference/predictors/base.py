@@ -228,13 +228,20 @@ class BasePredictor:
                                  f'clicks must satisfy 0 <= y < {height}, 0 <= x < {width}')
 
     def _prev_mask_tensor(self, prev_mask: MaskLike) -> torch.Tensor:
-        mask = prev_mask.detach().cpu() if isinstance(prev_mask, torch.Tensor) else torch.from_numpy(np.asarray(prev_mask))
+        try:
+            mask = prev_mask.detach().cpu() if isinstance(prev_mask, torch.Tensor) else \
+                torch.from_numpy(np.asarray(prev_mask))
+        except (TypeError, ValueError) as exc:
+            raise InputError(f'prev_mask must be a numeric H x W array, got {type(prev_mask).__name__} '
+                             f'({exc})') from None
         height, width = self.image_shape
         if mask.dim() < 2 or tuple(mask.shape[-2:]) != (height, width) or mask.numel() != height * width:
             raise InputError(f'prev_mask has shape {tuple(mask.shape)}, the image is {height}x{width}: '
                              f'pass an H x W mask of the image given to set_input_image')
         if mask.dtype == torch.bool or not mask.is_floating_point():
             mask = mask > 0
+        elif not torch.isfinite(mask).all():
+            raise InputError('prev_mask contains NaN or infinite values: pass probabilities in [0, 1] or a 0/1 mask')
         return mask.to(torch.float32).reshape(1, 1, height, width).to(self.device)
 
 
