@@ -152,6 +152,14 @@ def test_malformed_coco_and_yolo_files_raise_isegm_errors(tmp_path):
         'annotations': [{'id': 5, 'image_id': 1, 'bbox': [0, 0, 5, 5]}]}))
     with pytest.raises(IsegmError, match='segmentation'):
         CocoJsonDataset(tmp_path, tmp_path / 'boxes.json')
+    (tmp_path / 'mixed.json').write_text(json.dumps({               # box-only annotations beside masks: skipped
+        'images': [{'id': 1, 'file_name': 'x.jpg', 'height': 40, 'width': 60},
+                   {'id': 2, 'file_name': 'x.jpg', 'height': 40, 'width': 60}],
+        'annotations': [{'id': 5, 'image_id': 1, 'bbox': [0, 0, 5, 5]},
+                        {'id': 6, 'image_id': 2, 'bbox': [0, 0, 5, 5], 'segmentation': []},
+                        {'id': 7, 'image_id': 2, 'segmentation': [[10, 10, 29, 10, 29, 19, 10, 19]]}]}))
+    mixed = CocoJsonDataset(tmp_path, tmp_path / 'mixed.json')
+    assert len(mixed.dataset_samples) == 1 and mixed.get_sample(0).masks.shape[2] == 1
     (tmp_path / 'images').mkdir(), (tmp_path / 'labels').mkdir()
     _image(tmp_path / 'images' / 'q.jpg')
     (tmp_path / 'labels' / 'q.txt').write_text('0 0.1 0.1 0.5 zero 0.5 0.5\n')   # ValueError before

@@ -88,11 +88,18 @@ class CocoJsonDataset(ISDataset):
         if not isinstance(data, dict):
             raise IsegmError(f'{annotation_file} is not a COCO instances file (expected a JSON object)')
         anns = defaultdict(list)
-        for a in data.get('annotations', []):
-            if 'segmentation' not in a:   # e.g. a detection-only file: boxes without masks
-                raise IsegmError(f'{annotation_file}: annotation {a.get("id")} has no "segmentation"; '
-                                 f'interactive segmentation needs instance masks')
-            anns[a['image_id']].append(a)
+        annotations = data.get('annotations', [])
+        no_mask = [a.get('id') for a in annotations if not a.get('segmentation')]
+        if annotations and len(no_mask) == len(annotations):   # a detection-only file: boxes without masks
+            raise IsegmError(f'{annotation_file}: no annotation has a "segmentation"; interactive segmentation '
+                             f'needs instance masks')
+        if no_mask:   # a mixed file: the box-only annotations are left out
+            logger.warning('%s: %d of %d annotations have no segmentation and are skipped (ids %s%s)',
+                           annotation_file, len(no_mask), len(annotations), no_mask[:5],
+                           ', ...' if len(no_mask) > 5 else '')
+        for a in annotations:
+            if a.get('segmentation'):
+                anns[a['image_id']].append(a)
         self.dataset_samples = [(img, anns[img['id']]) for img in data.get('images', []) if anns[img['id']]]
 
     @staticmethod
