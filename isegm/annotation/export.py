@@ -15,7 +15,7 @@ import logging
 import re
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -99,48 +99,81 @@ def glob_escape(text: str) -> str:
     return re.sub(r'([\[\]*?])', r'[\1]', text)
 
 
+# Per project file: its COCO image entry and annotations (without ids), keyed by the file's identity
+# (inode, size, mtime; project files are replaced atomically, so a new version is a new inode). Saving
+# one image then re-encodes only that image instead of every project file of the folder.
+_COCO_CACHE: Dict[str, Tuple[Tuple[int, int, int], Optional[Dict[str, Any]]]] = {}
+_COCO_CACHE_MAX = 50000
+
+
+def _coco_entry(path: Path) -> Optional[Dict[str, Any]]:
+    """``{'image': {file_name, height, width}, 'objects': [(label, annotation without ids)]}`` of one
+    project file; None for other JSON files and for unreadable or damaged project files (logged)."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        logger.warning('skipping unreadable project file %s: %s', path, exc)
+        return None
+    key = (st.st_ino, st.st_size, st.st_mtime_ns)
+    cached = _COCO_CACHE.get(str(path))
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    entry = _read_coco_entry(path)
+    if len(_COCO_CACHE) >= _COCO_CACHE_MAX:
+        _COCO_CACHE.clear()
+    _COCO_CACHE[str(path)] = (key, entry)
+    return entry
+
+
+def _read_coco_entry(path: Path) -> Optional[Dict[str, Any]]:
+    try:
+        data = json.loads(path.read_text(encoding='utf-8'))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        logger.warning('skipping unreadable project file %s: %s', path, exc)
+        return None
+    if not (isinstance(data, dict) and data.get('format') == 'isegm-annotation'):
+        return None
+    try:
+        doc = document_from_dict(data)   # a damaged file must not stop the export of the others
+    except ProjectFileError as exc:
+        logger.warning('skipping damaged project file %s: %s', path, exc)
+        return None
+    height, width = doc.image_shape
+    objects = []
+    for o in doc.objects:
+        mask = o.mask
+        if not mask.any():
+            continue
+        ys, xs = np.nonzero(mask)
+        bbox = [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]
+        objects.append((o.label, {'segmentation': rle.encode(mask), 'polygons': mask_to_polygons(mask),
+                                  'area': int(mask.sum()), 'bbox': bbox, 'iscrowd': 0}))
+    image = {'file_name': data['image'].get('file_name') or path.stem, 'height': int(height), 'width': int(width)}
+    return {'image': image, 'objects': objects}
+
+
 def build_coco(out_dir: PathLike) -> Dict[str, Any]:
     """COCO instances dict for every project file in ``out_dir`` (images sorted by file name).
 
     Each annotation's ``segmentation`` is the exact compressed RLE; ``polygons`` holds the outer
-    contours for tools that want polygons. Category ids follow the sorted class labels.
+    contours for tools that want polygons. Category ids follow the sorted class labels. Project files
+    unchanged since the last call are not decoded again.
     """
     out_dir = Path(out_dir)
-    projects = []
-    for p in sorted(out_dir.glob('*.json')):
-        if p.name == COCO_FILE:
-            continue
-        try:
-            data = json.loads(p.read_text(encoding='utf-8'))
-        except (OSError, json.JSONDecodeError) as exc:
-            logger.warning('skipping unreadable project file %s: %s', p, exc)
-            continue
-        if isinstance(data, dict) and data.get('format') == 'isegm-annotation':
-            try:
-                doc = document_from_dict(data)   # a damaged file must not stop the export of the others
-            except ProjectFileError as exc:
-                logger.warning('skipping damaged project file %s: %s', p, exc)
-                continue
-            projects.append((p, data, doc))
-    labels = sorted({o.label for _, _, doc in projects for o in doc.objects})
+    entries = [e for e in (_coco_entry(p) for p in sorted(out_dir.glob('*.json')) if p.name != COCO_FILE)
+               if e is not None]
+    labels = sorted({label for e in entries for label, _ in e['objects']})
     categories = [{'id': i, 'name': name, 'supercategory': 'object'} for i, name in enumerate(labels, start=1)]
     cat_ids = {c['name']: c['id'] for c in categories}
     images, annotations = [], []
-    ann_id = 1
-    for image_id, (p, data, doc) in enumerate(projects, start=1):
-        height, width = doc.image_shape
-        images.append({'id': image_id, 'file_name': data['image'].get('file_name') or p.stem,
-                       'height': int(height), 'width': int(width)})
-        for o in doc.objects:
-            mask = o.mask
-            if not mask.any():
-                continue
-            ys, xs = np.nonzero(mask)
-            bbox = [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]
-            annotations.append({'id': ann_id, 'image_id': image_id, 'category_id': cat_ids[o.label],
-                                'segmentation': rle.encode(mask), 'polygons': mask_to_polygons(mask),
-                                'area': int(mask.sum()), 'bbox': bbox, 'iscrowd': 0})
-            ann_id += 1
+    for image_id, e in enumerate(entries, start=1):
+        images.append({'id': image_id, **e['image']})
+        for label, ann in e['objects']:   # fresh containers: the result may be edited, the cache must not be
+            seg = ann['segmentation']
+            annotations.append({'id': len(annotations) + 1, 'image_id': image_id, 'category_id': cat_ids[label],
+                                'segmentation': {'size': list(seg['size']), 'counts': seg['counts']},
+                                'polygons': [list(poly) for poly in ann['polygons']], 'area': ann['area'],
+                                'bbox': list(ann['bbox']), 'iscrowd': 0})
     return {'info': {'description': 'isegm annotations',
                      'date_created': datetime.now(timezone.utc).isoformat(timespec='seconds')},
             'licenses': [], 'images': images, 'annotations': annotations, 'categories': categories}

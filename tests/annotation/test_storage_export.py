@@ -116,6 +116,34 @@ def test_coco_covers_all_saved_images(tmp_path):
     assert len({a['id'] for a in coco['annotations']}) == 5
 
 
+def test_coco_follows_every_change_of_the_project_files(tmp_path):
+    # build_coco keeps what it decoded per project file; each change (a new save, a deleted or damaged
+    # file) must show in the next coco.json, which must equal one built from scratch.
+    from isegm.annotation import export
+    image = np.zeros((H, W, 3), np.uint8)
+    export_image(make_doc(2, 'a.png'), image, tmp_path, 'a')
+    export_image(make_doc(3, 'b.jpg'), image, tmp_path, 'b')
+    first = export.build_coco(tmp_path)
+    first['annotations'][2]['segmentation']['size'][0] = -1          # editing the result (b's first object)
+    first['annotations'][2]['polygons'].clear()                      # leaves the cache alone
+    doc = make_doc(1, 'a.png')
+    doc.rename_object(doc.objects[0].id, 'dog')
+    export_image(doc, image, tmp_path, 'a')                           # a new version of a.json
+    coco = export.build_coco(tmp_path)
+    assert [a['image_id'] for a in coco['annotations']] == [1, 2, 2, 2]
+    assert sorted(c['name'] for c in coco['categories']) == ['cat', 'dog', 'object']
+    assert coco['annotations'][1]['segmentation']['size'] == [H, W] and coco['annotations'][1]['polygons']
+    (tmp_path / 'b.json').unlink()
+    assert [im['file_name'] for im in export.build_coco(tmp_path)['images']] == ['a.png']
+    export_image(make_doc(3, 'b.jpg'), image, tmp_path, 'b')
+    cached = export.build_coco(tmp_path)
+    export._COCO_CACHE.clear()
+    fresh = export.build_coco(tmp_path)
+    assert {k: v for k, v in cached.items() if k != 'info'} == {k: v for k, v in fresh.items() if k != 'info'}
+    (tmp_path / 'b.json').write_text('{"format": "isegm-annotation"')      # damaged in place
+    assert [im['file_name'] for im in export.build_coco(tmp_path)['images']] == ['a.png']
+
+
 def test_damaged_project_file_does_not_block_the_export_of_others(tmp_path):
     # A project file with the right "format" but broken content used to raise KeyError / InputError
     # from build_coco, so every later export of the folder failed (and the GUI could never save).
