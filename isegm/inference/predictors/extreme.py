@@ -12,7 +12,8 @@ crop -> paste into the image -> zero outside the points' own box. Masks (:meth:`
 Example::
 
     predictor = ExtremePointsPredictor(DextrModel.from_state_dict(torch.load(path)))
-    prob = predictor.predict(image, [[120, 10], [130, 300], [5, 150], [240, 160]])  # (y, x) rows
+    points = [[120, 10], [130, 300], [5, 150], [240, 160]]       # (y, x) rows: left, right, top, bottom
+    prob = predictor.predict(image, points)
     mask = predictor.predict_mask(image, points)   # prob > predictor.threshold (+ GrabCut if enabled)
 """
 from __future__ import annotations
