@@ -141,13 +141,10 @@ def _read_coco_entry(path: Path) -> Optional[Dict[str, Any]]:
     height, width = doc.image_shape
     objects = []
     for o in doc.objects:
-        mask = o.mask
-        if not mask.any():
-            continue
-        ys, xs = np.nonzero(mask)
-        bbox = [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]
-        objects.append((o.label, {'segmentation': rle.encode(mask), 'polygons': mask_to_polygons(mask),
-                                  'area': int(mask.sum()), 'bbox': bbox, 'iscrowd': 0}))
+        area = o.area
+        if area:
+            objects.append((o.label, {'segmentation': rle.encode(o.mask), 'polygons': mask_to_polygons(o.mask),
+                                      'area': area, 'bbox': list(o.bbox), 'iscrowd': 0}))
     image = {'file_name': data['image'].get('file_name') or path.stem, 'height': int(height), 'width': int(width)}
     return {'image': image, 'objects': objects}
 

@@ -2,20 +2,23 @@
 
 The network's confident pixels are fixed (probability >= ``HIGH``: object, <= ``LOW``: background), the
 rest is left to GrabCut's colour models, the extreme points themselves are object, and nothing outside
-the points' box can become object (a margin around it only gives background samples). When GrabCut's mask agrees with the network's mask
-by less than ``MIN_AGREEMENT`` (IoU), the colour models have failed (object and background alike in
-colour) and the network's mask is kept.
+the points' box can become object (a margin around it only gives background samples). When GrabCut's
+mask agrees with the network's mask by less than ``MIN_AGREEMENT`` (IoU), the colour models have failed
+(object and background alike in colour) and the network's mask is kept.
 
 Measured with the bundled extreme model (4 extreme points; docs/training.md): the constants are the best
 of a small grid by the mean over training-pool sets (32 held-out COCO_MVal objects, 73 BSDS500 regions, 55
 coco128 objects); the GrabCut / Berkeley figures of the grid were not used for the choice. With them
-(`scripts/evaluate_model.py extreme`): GrabCut 0.838 -> 0.881, Berkeley 0.787 -> 0.839 mIoU. Held-out COCO_MVal 0.845 -> 0.857, BSDS500 regions 0.687 -> 0.729; coco128, whose
-coarse polygon ground truth rewards no boundary detail, 0.782 -> 0.779.
+(`scripts/evaluate_model.py extreme`): GrabCut 0.838 -> 0.881, Berkeley 0.787 -> 0.839 mIoU. Held-out
+COCO_MVal 0.845 -> 0.857, BSDS500 regions 0.687 -> 0.729; coco128, whose coarse polygon ground truth
+rewards no boundary detail, 0.782 -> 0.779.
 """
 from __future__ import annotations
 
 import cv2
 import numpy as np
+
+from isegm.inference.evaluation import get_iou
 
 LOW, HIGH = 0.2, 0.8        # probabilities at or beyond which the network's label is fixed
 MIN_AGREEMENT = 0.6         # IoU(GrabCut mask, network mask) below which the network's mask is kept
@@ -23,11 +26,6 @@ MARGIN = 20                 # pixels around the points' box that GrabCut sees (a
 POINT_RADIUS = 3            # the extreme points are object within this radius
 ITERATIONS = 3
 MAX_SIDE = 640              # larger crops are refined at this longest side and scaled back
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 1.0
 
 
 def refine_with_grabcut(image: np.ndarray, prob: np.ndarray, points_xy: np.ndarray,
@@ -79,6 +77,6 @@ def refine_with_grabcut(image: np.ndarray, prob: np.ndarray, points_xy: np.ndarr
     refined[y0:y1, x0:x1] = refined_crop
     refined[:int(ys.min())] = refined[int(ys.max()) + 1:] = False        # scaling back may spill by a pixel
     refined[:, :int(xs.min())] = refined[:, int(xs.max()) + 1:] = False
-    if not refined.any() or _iou(refined, net) < MIN_AGREEMENT:
+    if not refined.any() or get_iou(net, refined) < MIN_AGREEMENT:
         return net
     return refined
