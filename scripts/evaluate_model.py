@@ -22,14 +22,13 @@ import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from isegm.errors import IsegmError  # noqa: E402
+from isegm.inference.predictors import BRS_MODES  # noqa: E402
 from isegm.utils.config import load_config  # noqa: E402
-
-BRS_MODES = ['NoBRS', 'RGB-BRS', 'DistMap-BRS', 'f-BRS-A', 'f-BRS-B', 'f-BRS-C']
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('mode', choices=BRS_MODES + ['extreme'],
+    p.add_argument('mode', choices=list(BRS_MODES) + ['extreme'],
                    help='predictor mode; "extreme" (or an extreme-point checkpoint) evaluates 4 extreme points')
     p.add_argument('--checkpoint', default=None, help='path or zoo name (default: the bundled model)')
     p.add_argument('--datasets', default='GrabCut,Berkeley',
