@@ -72,6 +72,7 @@ def evaluate_click_model(args, model, dataset, device):
 
 def evaluate_extreme_model(args, model, dataset, device):
     from isegm.utils.extreme_geometry import extreme_points_from_mask
+    from isegm.inference.evaluation import get_iou
     from isegm.inference.predictors.extreme import ExtremePointsPredictor
     predictor = ExtremePointsPredictor(model, device=device, threshold=args.thresh,   # DEXTR's eval: 0.5
                                        grabcut_refine=False if args.no_grabcut_refine else None)
@@ -79,9 +80,7 @@ def evaluate_extreme_model(args, model, dataset, device):
     for i in tqdm(range(len(dataset)), desc=dataset.name, leave=False):
         s = dataset.get_sample(i)
         pred = predictor.predict_mask(s.image, extreme_points_from_mask(s.gt_mask == 1))
-        valid, obj = s.gt_mask != -1, s.gt_mask == 1
-        union = np.logical_and(np.logical_or(pred, obj), valid).sum()
-        ious.append(np.array([np.logical_and(np.logical_and(pred, obj), valid).sum() / max(union, 1)]))
+        ious.append(np.array([get_iou(s.gt_mask, pred)]))   # the 128 band of GrabCut (-1) ignored
     return ious, time.time() - start
 
 

@@ -110,8 +110,8 @@ class CompactExtremeModel(FastInferenceMixin, nn.Module):
         GrabCut / Berkeley: 0.783 / 0.701 against 0.838 / 0.787 with its own 30); ``mask_threshold``: the
         probability it is validated at (0.5; DEXTR's 0.8 suits DEXTR's unnormalised loss, not this model);
         ``grabcut_refine``: its masks are refined by GrabCut seeded with its map
-        (:mod:`isegm.inference.grabcut_refine`; the bundled model: GrabCut 0.838 -> 0.879, Berkeley
-        0.787 -> 0.837)."""
+        (:mod:`isegm.inference.grabcut_refine`; the bundled model: GrabCut 0.838 -> 0.881, Berkeley
+        0.787 -> 0.839)."""
         super().__init__()
         self.input_size = int(input_size)
         self.heatmap_sigma = float(heatmap_sigma)
