@@ -10,9 +10,9 @@ Layout in the output folder (default ``<image folder>/annotations/``)::
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
@@ -23,8 +23,9 @@ import numpy as np
 from isegm.annotation import rle
 from isegm.annotation.document import AnnotationDocument
 from isegm.annotation.render import render_preview
-from isegm.annotation.storage import (PathLike, ProjectFileError, atomic_write_bytes, atomic_write_json,
-                                      document_from_dict, document_to_dict, load_project, mask_png_bytes)
+from isegm.annotation.storage import (PROJECT_FORMAT, PathLike, ProjectFileError, atomic_write_bytes,
+                                      atomic_write_json, document_from_dict, document_to_dict, load_project,
+                                      mask_png_bytes)
 from isegm.errors import InputError
 from isegm.utils.image_io import to_rgb_uint8
 
@@ -69,24 +70,27 @@ def export_image(doc: AnnotationDocument, image: np.ndarray, out_dir: PathLike, 
 
     The document is marked saved only when every file was written: after a failure (read-only
     folder, full disk) it still reports unsaved work, and each file is either the old or the new one.
-    Per-object PNGs of objects that no longer exist (``<stem>_<k>.png`` with k > number of objects)
-    are removed so the folder always matches the project file. Returns the written paths.
+    Per-object PNGs of objects that no longer exist (``<stem>_<k>.png`` written by the previous export,
+    as its project file records, with k > number of objects) are removed so the folder matches the
+    project file; no other file is ever removed. Returns the written paths.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = output_paths(out_dir, stem)
+    if paths['project'].name.lower() == COCO_FILE.lower():
+        raise InputError(f'the output name {stem!r} is taken by the COCO file {COCO_FILE}; '
+                         f'export this image under another name (e.g. its file name)')
     image = to_rgb_uint8(image)   # grey / RGBA / 16-bit arrays: the preview is drawn on RGB uint8
     if image.shape[:2] != doc.image_shape:
         raise InputError(f'image is {image.shape[:2]} but the document is for {doc.image_shape}')
-    paths = output_paths(out_dir, stem)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written_before = _object_count(paths['project'])
     atomic_write_json(paths['project'], document_to_dict(doc))
     atomic_write_bytes(paths['instances'], mask_png_bytes(doc.instance_map()))
     for k, obj in enumerate(doc.objects, start=1):
         atomic_write_bytes(object_png_path(out_dir, stem, k), mask_png_bytes(obj.mask.astype(np.uint8) * 255))
-    pattern = re.compile(re.escape(stem) + r'_(\d+)\.png$')
-    for p in out_dir.glob(f'{glob_escape(stem)}_*.png'):
-        m = pattern.match(p.name)
-        if m and int(m.group(1)) > len(doc.objects):
-            p.unlink()
+    for k in range(len(doc.objects) + 1, written_before + 1):   # only files this function wrote before
+        with contextlib.suppress(FileNotFoundError):
+            object_png_path(out_dir, stem, k).unlink()
     atomic_write_bytes(paths['preview'], mask_png_bytes(render_preview(image, doc.objects, preview_alpha)))
     if update_coco:
         write_coco(out_dir)
@@ -95,8 +99,13 @@ def export_image(doc: AnnotationDocument, image: np.ndarray, out_dir: PathLike, 
     return paths
 
 
-def glob_escape(text: str) -> str:
-    return re.sub(r'([\[\]*?])', r'[\1]', text)
+def _object_count(project: Path) -> int:
+    """Number of objects (so of per-object PNGs) in an existing project file; 0 if absent or unreadable."""
+    try:
+        data = json.loads(project.read_text(encoding='utf-8'))
+        return len(data['objects']) if data.get('format') == PROJECT_FORMAT else 0
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return 0
 
 
 # Per project file: its COCO image entry and annotations (without ids), keyed by the file's identity
@@ -131,7 +140,7 @@ def _read_coco_entry(path: Path) -> Optional[Dict[str, Any]]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         logger.warning('skipping unreadable project file %s: %s', path, exc)
         return None
-    if not (isinstance(data, dict) and data.get('format') == 'isegm-annotation'):
+    if not (isinstance(data, dict) and data.get('format') == PROJECT_FORMAT):
         return None
     try:
         doc = document_from_dict(data)   # a damaged file must not stop the export of the others

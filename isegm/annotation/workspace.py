@@ -1,11 +1,12 @@
 """Folder mode: the list of images to annotate, the current position and where outputs go."""
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
-from typing import List, Optional, Set
+from typing import Dict, List, Optional, Set
 
-from isegm.annotation.export import output_paths
+from isegm.annotation.export import COCO_FILE, output_paths
 from isegm.annotation.storage import PathLike
 from isegm.errors import InputError
 
@@ -38,13 +39,16 @@ class Workspace:
             self.index = 0
         else:
             raise InputError(f'{source} is neither an image file nor a folder; pass an existing path')
+        if out.resolve() == self.folder.resolve():
+            # Exports are named <stem>_<k>.png, <stem>_instances.png ...: in the image folder they would mix
+            # with the images (IMG_0001.png looks like an export) and could overwrite or remove them.
+            raise InputError(f'the output folder {out} is the image folder itself; exports there could overwrite '
+                             f'images. Choose another output folder (the default is {self.folder / "annotations"})')
         self.output_dir = out
         self.unreadable: Set[Path] = set()   # images that failed to load; skipped by next_unannotated
-        self._out_resolved = out.resolve()
-        # output PNGs written into the image folder itself must not become inputs
-        if self._out_resolved == self.folder.resolve():
-            self.images = [p for p in self.images if not _looks_like_output(p)]
-        self._stem_counts = Counter(p.stem for p in self.images)   # stem() is called per image in loops
+        self._stem_counts = Counter(p.stem for p in self.images)
+        self._stems: Dict[Path, str] = {}    # stem() is called per image in loops
+        self._names = {p.name for p in self.images}
 
     def __len__(self) -> int:
         return len(self.images)
@@ -55,11 +59,43 @@ class Workspace:
 
     def stem(self, path: Optional[Path] = None) -> str:
         """Output name of an image: its stem, or its whole file name when another image of the folder has
-        the same stem (``a.jpg`` and ``a.png`` must not share ``a.json``)."""
-        path = path or self.current
-        if self._stem_counts[path.stem] > 1:
-            return path.name
-        return path.stem
+        the same stem (``a.jpg`` and ``a.png`` must not share ``a.json``) or the stem is ``coco`` (the
+        COCO file's name).
+
+        An existing project file of this image under the other name wins, so annotations stay found when
+        an image with the same stem is added to (or removed from) the folder later.
+        """
+        path = Path(path or self.current)
+        if path not in self._stems:
+            self._stems[path] = self._resolve_stem(path)
+        return self._stems[path]
+
+    def _resolve_stem(self, path: Path) -> str:
+        reserved = Path(COCO_FILE).stem
+        default = path.name if self._stem_counts[path.stem] > 1 or path.stem.lower() == reserved else path.stem
+        exists = output_paths(self.output_dir, default)['project'].is_file()
+        other = path.stem if default == path.name else path.name
+        if other.lower() != reserved and self._project_owner(other) == path.name:
+            # saved under the other name before the folder changed (an image with the same stem came or went)
+            if not (exists and self._project_owner(default) == path.name):
+                return other
+        if exists and default == path.stem and default in self._names:
+            # <stem>.json may be the file of the image named <stem> (``a.jpg`` beside ``a.jpg.png``)
+            if self._project_owner(default) not in ('', path.name):
+                return path.name
+        return default
+
+    def _project_owner(self, stem: str) -> Optional[str]:
+        """The image file name recorded in the project file ``<stem>.json``: None when there is no such file,
+        '' when it cannot be read or records no name."""
+        path = output_paths(self.output_dir, stem)['project']
+        if not path.is_file():
+            return None
+        try:
+            data = json.loads(path.read_text(encoding='utf-8'))
+            return str(data['image'].get('file_name') or '')
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+            return ''
 
     @property
     def progress(self) -> str:
@@ -95,9 +131,3 @@ class Workspace:
                 return self.go(i)
         return None
 
-
-def _looks_like_output(path: Path) -> bool:
-    """An export of ours (``<stem>_instances.png``, ``<stem>_preview.png``, ``<stem>_<k>.png``): PNG only."""
-    stem = path.stem
-    return path.suffix.lower() == '.png' and (stem.endswith('_instances') or stem.endswith('_preview')
-                                              or stem.rsplit('_', 1)[-1].isdigit())

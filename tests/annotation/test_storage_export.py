@@ -102,8 +102,10 @@ def test_exports_read_back_independently(tmp_path):
         assert iou > 0.8
     # deleting an object removes its stale per-object PNG
     doc.delete_object(doc.objects[-1].id)
+    (tmp_path / 'img_9.png').write_bytes(b'a file of the user, not written by the export')
     export_image(doc, image, tmp_path, 'img')
     assert not (tmp_path / 'img_4.png').exists() and (tmp_path / 'img_3.png').exists()
+    assert (tmp_path / 'img_9.png').exists()   # only files the previous export wrote are removed
 
 
 def test_coco_covers_all_saved_images(tmp_path):

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -71,9 +73,54 @@ def test_images_sharing_a_stem_get_their_own_outputs(tmp_path):
     assert ws.is_annotated(tmp_path / 'a.jpg') and not ws.is_annotated(tmp_path / 'a.png')
 
 
-def test_output_in_the_image_folder_hides_only_our_pngs(tmp_path):
-    for name in ('frame_001.jpg', 'shot_instances.jpg', 'cat.png', 'cat_1.png', 'cat_instances.png',
-                 'cat_preview.png'):
+def test_output_in_the_image_folder_is_refused(tmp_path):
+    """Exports named <stem>_<k>.png in the image folder would mix with images such as IMG_0001.png and could
+    overwrite them: the workspace refuses that output folder (for a folder and for a single image)."""
+    for name in ('IMG_0001.png', 'cat.png', 'cat_1.png'):
         Image.fromarray(np.zeros((8, 10, 3), np.uint8)).save(tmp_path / name)
-    ws = Workspace(tmp_path, output=tmp_path)
-    assert [p.name for p in ws.images] == ['cat.png', 'frame_001.jpg', 'shot_instances.jpg']
+    with pytest.raises(InputError, match='image folder'):
+        Workspace(tmp_path, output=tmp_path)
+    with pytest.raises(InputError, match='image folder'):
+        Workspace(tmp_path / 'cat.png', output=tmp_path / '.' / '')
+    ws = Workspace(tmp_path)
+    assert [p.name for p in ws.images] == ['cat.png', 'cat_1.png', 'IMG_0001.png']
+
+
+def _annotate(ws, path, value=1):
+    doc = AnnotationDocument((8, 10), image_name=path.name)
+    doc.paint([(3, 3 + value)], radius=2)
+    doc.finish_object()
+    export_image(doc, np.zeros((8, 10, 3), np.uint8), ws.output_dir, ws.stem(path))
+
+
+def test_annotations_stay_found_when_an_image_with_the_same_stem_is_added_or_removed(tmp_path):
+    Image.fromarray(np.zeros((8, 10, 3), np.uint8)).save(tmp_path / 'a.jpg')
+    ws = Workspace(tmp_path)
+    _annotate(ws, tmp_path / 'a.jpg')
+    assert (ws.output_dir / 'a.json').exists()
+    Image.fromarray(np.zeros((8, 10, 3), np.uint8)).save(tmp_path / 'a.png')   # added later
+    ws = Workspace(tmp_path)
+    assert ws.stem(tmp_path / 'a.jpg') == 'a' and ws.is_annotated(tmp_path / 'a.jpg')
+    assert ws.stem(tmp_path / 'a.png') == 'a.png' and not ws.is_annotated(tmp_path / 'a.png')
+    _annotate(ws, tmp_path / 'a.png', 2)
+    (tmp_path / 'a.jpg').unlink()                                                # removed later
+    ws = Workspace(tmp_path)
+    assert ws.stem(tmp_path / 'a.png') == 'a.png' and ws.is_annotated(tmp_path / 'a.png')
+    # a.json (a.jpg's, image gone) is not handed to a.png: it keeps its own file
+    ws = Workspace(tmp_path / 'a.png')
+    assert ws.stem() == 'a.png'
+
+
+def test_an_image_whose_stem_is_the_coco_file_name_keeps_its_project(tmp_path):
+    Image.fromarray(np.zeros((8, 10, 3), np.uint8)).save(tmp_path / 'coco.jpg')
+    Image.fromarray(np.zeros((8, 10, 3), np.uint8)).save(tmp_path / 'b.jpg')
+    ws = Workspace(tmp_path)
+    assert ws.stem(tmp_path / 'coco.jpg') == 'coco.jpg'
+    _annotate(ws, tmp_path / 'coco.jpg')
+    _annotate(ws, tmp_path / 'b.jpg')
+    assert Workspace(tmp_path).is_annotated(tmp_path / 'coco.jpg')
+    coco = json.loads((ws.output_dir / 'coco.json').read_text())
+    assert sorted(im['file_name'] for im in coco['images']) == ['b.jpg', 'coco.jpg']
+    doc = AnnotationDocument((8, 10))
+    with pytest.raises(InputError, match='COCO file'):
+        export_image(doc, np.zeros((8, 10, 3), np.uint8), ws.output_dir, 'COCO')
