@@ -24,6 +24,7 @@ from isegm.utils.serialization import build_from_config
 
 logger = logging.getLogger(__name__)
 PathLike = Union[str, os.PathLike]
+TASKS = ('click', 'extreme')
 
 # Dotted class path found in a checkpoint -> (our module, class name). Reference paths map to our classes.
 CLASS_TABLE: Dict[str, Tuple[str, str]] = {
@@ -58,6 +59,10 @@ def resolve_checkpoint(checkpoint: Optional[PathLike], task: str = 'click',
                        models_dir: Optional[PathLike] = None) -> Path:
     """Path of a checkpoint given as a path, a zoo name/alias, a file name in the weights folder or
     None (the bundled default for ``task``)."""
+    if task not in TASKS:
+        raise InputError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+    if not isinstance(checkpoint, (str, os.PathLike, type(None))):
+        raise InputError(f'checkpoint must be a path or a model name, got {type(checkpoint).__name__}')
     wdir = Path(models_dir) if models_dir else Path(load_config()['INTERACTIVE_MODELS_PATH'])
     if checkpoint is None:
         name = zoo.default_model_name(task)
@@ -86,11 +91,18 @@ def resolve_checkpoint(checkpoint: Optional[PathLike], task: str = 'click',
     is_plain_name = not path.is_absolute() and os.sep not in name and '/' not in name
     if not path.is_absolute():
         candidates += [wdir / name, wdir / f'{name}.pth']
-    if is_plain_name and wdir.is_dir():
-        candidates += sorted(wdir.rglob(f'{name}*.pth'))
     for c in candidates:
         if c.is_file():
             return c
+    if is_plain_name and name and wdir.is_dir():   # a unique prefix, as RITM's find_checkpoint accepts
+        matches = sorted(f for f in wdir.rglob(f'{glob_escape(name)}*.pth') if f.is_file())
+        if len(matches) > 1:
+            matches = [f for f in matches if _looks_like_task(f, task)] or matches
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise CheckpointError(f'checkpoint name {name!r} is ambiguous: it starts {len(matches)} files in {wdir} '
+                                  f'({", ".join(f.name for f in matches[:6])}). Pass the full name or the path.')
     if entry is not None and entry.bundled:
         raise CheckpointError(f'the bundled checkpoint {entry.name!r} ({entry.file}) is not in the weights folder '
                               f'{wdir}. Restore it from the repository, or export it from a training run with '
@@ -104,6 +116,11 @@ def resolve_checkpoint(checkpoint: Optional[PathLike], task: str = 'click',
                               f'from the zoo (see README, "Model zoo").')
     raise CheckpointError(f'unknown checkpoint {name!r}: not a file, not in {wdir}, and not a zoo name. '
                           f'Known names: {", ".join(e.name for e in zoo.list_models())}.')
+
+
+def glob_escape(text: str) -> str:
+    """``text`` with the glob wildcards ``* ? [`` made literal."""
+    return ''.join(f'[{c}]' if c in '*?[' else c for c in text)
 
 
 def _looks_like_task(path: Path, task: str) -> bool:
@@ -175,16 +192,25 @@ def build_model(obj: Any) -> Tuple[nn.Module, Dict[str, torch.Tensor], str]:
     """Model (random init) + the state_dict to load into it + the detected format."""
     fmt = detect_format(obj)
     if fmt == 'ritm':
-        config = obj['config']
+        config, sd = obj['config'], obj['state_dict']
+        params = config.get('params', {}) if isinstance(config, dict) else None
+        if not (isinstance(config, dict) and isinstance(config.get('class'), str) and isinstance(params, dict)
+                and all(isinstance(p, dict) for p in params.values())):
+            raise CheckpointError('the checkpoint\'s "config" is not a model config: expected {"class": dotted '
+                                  'path, "params": {name: {"type", "value", "specified"}}}. The file was not '
+                                  'written by isegm or RITM, or was edited.')
+        if not _is_tensor_dict(sd):
+            raise CheckpointError('the checkpoint\'s "state_dict" is not a dict of tensors. The file was not '
+                                  'written by isegm or RITM, or was edited.')
+        cls = _resolve_class(config['class'])
         try:
-            cls = _resolve_class(config['class'])
             model = build_from_config(config, {config['class']: cls})
         except CheckpointError:
             raise
-        except (KeyError, TypeError, ValueError) as e:
-            raise CheckpointError(f'the config stored in the checkpoint cannot build {config.get("class")}: '
-                                  f'{type(e).__name__}: {e}')
-        return model, obj['state_dict'], fmt
+        except Exception as e:   # any failure of the constructor on these parameters is the file's fault
+            raise CheckpointError(f'the config stored in the checkpoint cannot build {config["class"]}: '
+                                  f'{type(e).__name__}: {e}') from e
+        return model, sd, fmt
     sd = _strip_module_prefix(obj.get('state_dict', obj))
     if fmt == 'fbrs-hrnet':
         from isegm.model.fbrs_models import FBRSHRNetModel, hrnet_params_from_fbrs_state_dict
@@ -254,11 +280,16 @@ def load_model(checkpoint: Optional[PathLike] = None, device: Union[str, int, to
     Raises :class:`CheckpointError` for missing, truncated, foreign or mismatching files, with a message
     that says what to do. ``fast_inference`` switches on the model's fast path (BN folded, channels_last;
     see :mod:`isegm.model.fast_inference`) where it has one; the plain modules stay the reference.
+    ``task`` ('click' or 'extreme') picks the default model and breaks ties between checkpoint names; a
+    checkpoint named explicitly is loaded whatever it is (check ``model.task``).
     With ``return_info`` also returns a dict (path, format, config/info).
     """
     path = resolve_checkpoint(checkpoint, task=task, models_dir=models_dir)
     obj = read_checkpoint(path)
-    model, sd, fmt = build_model(obj)
+    try:
+        model, sd, fmt = build_model(obj)
+    except CheckpointError as exc:
+        raise CheckpointError(f'{path.name}: {exc}') from exc
     load_state_dict_checked(model, sd, path.name)
     model.eval()
     model.to(resolve_device(device))

@@ -187,3 +187,9 @@ def test_crop_and_paste_geometry():
     expected = np.zeros((5, 6), np.float32)
     expected[1:4, 1:5] = 1
     np.testing.assert_allclose(prob, expected, atol=1e-6)
+
+
+def test_a_click_model_is_refused_with_a_clear_error():
+    from tests.inference.tiny_model import make_tiny_model
+    with pytest.raises(InputError, match='click model, not an extreme-point model'):
+        ExtremePointsPredictor(make_tiny_model())

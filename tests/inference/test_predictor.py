@@ -274,3 +274,17 @@ def test_real_checkpoint_through_predictor_reproduces_fixture(reference_dir):
 def test_unknown_zoom_in_option_is_an_input_error():
     with pytest.raises(InputError, match='zoom_in_params'):
         get_predictor(make_tiny_model(), 'NoBRS', 'cpu', zoom_in_params={'target_sise': 400})
+
+
+def test_an_extreme_point_model_or_a_bad_device_is_refused_with_a_clear_error():
+    from isegm.model.is_dextr_model import DextrModel
+    with pytest.raises(InputError, match='extreme-point model, not a click model'):
+        get_predictor(DextrModel().eval(), 'NoBRS', 'cpu')
+    with pytest.raises(InputError, match='torch.nn.Module'):
+        BasePredictor('model.pth', 'cpu')
+    for device in ('tpu', 'banana'):
+        with pytest.raises(InputError, match='device must be'):
+            get_predictor(make_tiny_model(), 'NoBRS', device)
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match='CUDA is not available'):
+            get_predictor(make_tiny_model(), 'NoBRS', 'cuda')

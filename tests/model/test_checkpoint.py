@@ -1,5 +1,6 @@
 """isegm.load_model: formats, zoo names, and every kind of bad checkpoint."""
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,7 +8,7 @@ import torch
 
 import isegm
 from isegm.errors import CheckpointError
-from isegm.model.checkpoint import detect_format, load_model, save_checkpoint
+from isegm.model.checkpoint import detect_format, load_model, resolve_checkpoint, save_checkpoint
 
 RITM_CKPT = 'ritm/hrnet18s_cocolvis_itermask_3p/checkpoint.pth'
 
@@ -185,3 +186,64 @@ def test_bad_device_is_an_input_error(device):
     from isegm.errors import InputError
     with pytest.raises(InputError, match='device must be'):
         isegm.load_model(None, device=device)
+
+
+BUNDLED_CLICK = Path(__file__).resolve().parents[2] / 'weights' / 'isegm_compact_click_bundled.pth'
+
+
+def _edited_bundled(tmp_path, edit):
+    obj = torch.load(BUNDLED_CLICK, map_location='cpu', weights_only=True)
+    edit(obj)
+    p = tmp_path / 'edited.pth'
+    torch.save(obj, p)
+    return p
+
+
+def _set_param(name, value):
+    def edit(obj):
+        obj['config']['params'][name]['value'] = value
+    return edit
+
+
+@pytest.mark.parametrize('edit, message', [
+    (lambda o: o.__setitem__('config', ['a', 'b']), 'not a model config'),
+    (lambda o: o['config'].__setitem__('params', 'zzz'), 'not a model config'),
+    (lambda o: o['config'].__setitem__('class', 3), 'not a model config'),
+    (lambda o: o.__setitem__('state_dict', [1, 2, 3]), 'not a dict of tensors'),
+    (lambda o: o['state_dict'].__setitem__('decoder.head.weight', 1.5), 'not a dict of tensors'),
+    (_set_param('decoder_ch', -4), 'cannot build'),   # the constructor itself fails (negative channels)
+])
+def test_edited_checkpoints_are_checkpoint_errors_naming_the_file(tmp_path, edit, message):
+    p = _edited_bundled(tmp_path, edit)
+    with pytest.raises(CheckpointError, match=message) as info:
+        load_model(str(p))
+    assert 'edited.pth' in str(info.value)
+
+
+def test_checkpoint_name_prefix_must_be_unambiguous(tmp_path):
+    data = BUNDLED_CLICK.read_bytes()
+    for name in ('mine_a.pth', 'mine_b.pth', 'other_extreme.pth', 'other_click.pth'):
+        (tmp_path / name).write_bytes(data)
+    assert type(load_model('mine_a', models_dir=tmp_path)).__name__ == 'CompactClickModel'   # exact name
+    with pytest.raises(CheckpointError, match='ambiguous'):
+        load_model('mine', models_dir=tmp_path)
+    # the task breaks the tie: one of the 'other' files is named as an extreme-point model
+    assert resolve_checkpoint('other', task='click', models_dir=tmp_path).name == 'other_click.pth'
+    assert resolve_checkpoint('other', task='extreme', models_dir=tmp_path).name == 'other_extreme.pth'
+    with pytest.raises(CheckpointError):
+        load_model('', models_dir=tmp_path)
+    with pytest.raises(CheckpointError, match='unknown checkpoint'):
+        load_model('m*', models_dir=tmp_path)   # glob characters are literal
+
+
+@pytest.mark.parametrize('task', ['bogus', '', None])
+def test_unknown_task_is_an_input_error(task):
+    from isegm.errors import InputError
+    with pytest.raises(InputError, match='task must be'):
+        isegm.load_model(None, task=task)
+
+
+def test_checkpoint_of_wrong_type_is_an_input_error():
+    from isegm.errors import InputError
+    with pytest.raises(InputError, match='path or a model name'):
+        isegm.load_model(123)

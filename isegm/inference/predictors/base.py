@@ -46,6 +46,20 @@ def image_to_tensor(image: np.ndarray, out: Optional[torch.Tensor] = None) -> to
     return out.copy_(chw).div_(255)   # same values as .to(float32).div(255), one float buffer
 
 
+def parse_device(device: Union[str, torch.device]) -> torch.device:
+    """``'cpu'``, ``'cuda'``, ``'cuda:N'`` or a torch.device; an InputError for anything else, and for CUDA
+    on a machine without it (predictors do not fall back silently: the model would be elsewhere)."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise InputError(f"device must be 'cpu' or 'cuda:N', got {device!r}") from exc
+    if dev.type not in ('cpu', 'cuda'):
+        raise InputError(f"device must be 'cpu' or 'cuda:N', got {device!r}")
+    if dev.type == 'cuda' and not torch.cuda.is_available():
+        raise InputError(f'device {device!r} was requested but CUDA is not available; use device="cpu"')
+    return dev
+
+
 def _check_image(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3:
@@ -78,8 +92,13 @@ class BasePredictor:
                  **kwargs: Any):
         if kwargs:
             logger.debug('BasePredictor ignores options %s', sorted(kwargs))
+        if not isinstance(model, nn.Module):
+            raise InputError(f'model must be a torch.nn.Module (a click model), got {type(model).__name__}')
+        if getattr(model, 'task', 'click') != 'click':
+            raise InputError(f'{type(model).__name__} is an extreme-point model, not a click model: use '
+                             'ExtremePointsPredictor for it')
         self.net = model
-        self.device = torch.device(device)
+        self.device = parse_device(device)
         self.net_clicks_limit = net_clicks_limit
         self.with_flip = with_flip
         self.zoom_in = zoom_in

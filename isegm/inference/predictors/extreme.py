@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from isegm.errors import InputError
+from isegm.inference.predictors.base import parse_device
 from isegm.utils.extreme_geometry import (Box, crop_with_zero_pad, extreme_points_bbox, gaussian_heatmap,
                                       paste_crop_probability, points_to_crop_grid, rescale_to_range,
                                       resize_crop)
@@ -51,18 +52,6 @@ class DextrSample:
     bbox: Box              # crop box in the image, inclusive, may leave the image
     keep_box: Box          # the points' own box: the result is zero outside it
     image_hw: Tuple[int, int]
-
-
-def _parse_device(device: Union[str, torch.device]) -> torch.device:
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise InputError(f"device must be 'cpu' or 'cuda:N', got {device!r}") from exc
-    if dev.type not in ('cpu', 'cuda'):
-        raise InputError(f"device must be 'cpu' or 'cuda:N', got {device!r}")
-    if dev.type == 'cuda' and not torch.cuda.is_available():
-        raise InputError(f'device {device!r} was requested but CUDA is not available; use device="cpu"')
-    return dev
 
 
 def validate_extreme_points(points_yx: PointsLike, image_hw: Tuple[int, int]) -> np.ndarray:
@@ -125,6 +114,9 @@ class ExtremePointsPredictor:
                  grabcut_refine: Optional[bool] = None):
         if not isinstance(model, nn.Module):
             raise InputError(f'model must be a torch.nn.Module (a DextrModel), got {type(model).__name__}')
+        if getattr(model, 'task', 'extreme') != 'extreme':
+            raise InputError(f'{type(model).__name__} is a click model, not an extreme-point model: use '
+                             'isegm.inference.predictors.get_predictor for it')
         if threshold is None:
             threshold = getattr(model, 'mask_threshold', DEXTR_THRESHOLD)
         if pad is None:
@@ -140,7 +132,7 @@ class ExtremePointsPredictor:
         if bad:
             raise InputError('pad must be >= 0, input_size >= 8, batch_size >= 1 and sigma > 0; got '
                              f'pad={pad}, input_size={input_size}, batch_size={batch_size}, sigma={sigma}')
-        self.device = _parse_device(device)
+        self.device = parse_device(device)
         self.model = model.to(self.device).eval()
         self.pad = int(pad)
         self.threshold = self._check_threshold(threshold)
