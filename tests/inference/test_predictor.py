@@ -113,6 +113,20 @@ def test_external_prev_mask_that_is_not_a_finite_numeric_mask_raises():
     with pytest.raises(InputError, match='numeric'):
         predictor.get_prediction(_clicker((True, 20, 30)), prev_mask=np.full((H, W), 'x', dtype=object))
     assert predictor.get_prediction(_clicker((True, 20, 30)), prev_mask=np.zeros((H, W), np.float32)).shape == (H, W)
+    with pytest.raises(InputError, match='divide a 0/255 mask by 255'):
+        predictor.get_prediction(_clicker((True, 20, 30)), prev_mask=np.full((H, W), 255.0, np.float32))
+
+
+def test_external_prev_mask_views_and_byte_orders_are_accepted():
+    net = make_tiny_model(with_prev_mask=True)
+    rec = InputRecorder(net)
+    predictor = BasePredictor(net, 'cpu')
+    predictor.set_input_image(make_image(H, W))
+    mask = np.zeros((H, W), np.float32)
+    mask[5:20, 10:30] = 1
+    for view in (mask[::-1, ::-1], mask.astype('>f4'), mask.astype('>u2')[:, ::-1], np.asfortranarray(mask)):
+        predictor.get_prediction(_clicker((True, 20, 30)), prev_mask=view)
+        np.testing.assert_array_equal(rec.calls[-1][0][0, 3].numpy(), np.asarray(view, np.float32) > 0)
 
 
 @pytest.mark.parametrize('shape', [(H + 1, W), (H, W - 1), (2, H, W), (H * W,)])

@@ -248,8 +248,15 @@ class BasePredictor:
 
     def _prev_mask_tensor(self, prev_mask: MaskLike) -> torch.Tensor:
         try:
-            mask = prev_mask.detach().cpu() if isinstance(prev_mask, torch.Tensor) else \
-                torch.from_numpy(np.asarray(prev_mask))
+            if isinstance(prev_mask, torch.Tensor):
+                mask = prev_mask.detach().cpu()
+            else:
+                array = np.asarray(prev_mask)
+                if array.dtype.kind in 'biu':    # any integer type (torch lacks uint16 comparisons) -> 0/1
+                    array = array > 0
+                elif array.dtype.kind == 'f':    # flipped views, big-endian data: copy to what torch wraps
+                    array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder('='))
+                mask = torch.from_numpy(array)
         except (TypeError, ValueError) as exc:
             raise InputError(f'prev_mask must be a numeric H x W array, got {type(prev_mask).__name__} '
                              f'({exc})') from None
@@ -261,6 +268,10 @@ class BasePredictor:
             mask = mask > 0
         elif not torch.isfinite(mask).all():
             raise InputError('prev_mask contains NaN or infinite values: pass probabilities in [0, 1] or a 0/1 mask')
+        elif mask.numel() and (mask.min() < -1e-3 or mask.max() > 1 + 1e-3):
+            raise InputError(f'a float prev_mask holds probabilities in [0, 1], but its values span '
+                             f'{float(mask.min()):g}..{float(mask.max()):g}: pass a bool / 0-1 integer mask, '
+                             f'or divide a 0/255 mask by 255')
         return mask.to(torch.float32).reshape(1, 1, height, width).to(self.device)
 
 
