@@ -22,24 +22,39 @@ Image.MAX_IMAGE_PIXELS = 400_000_000
 
 
 def _scale_to_uint8(arr: np.ndarray) -> np.ndarray:
+    """8-bit values of an image array. Values in a standard range keep their meaning ([0, 1] floats, 0..255,
+    9..16-bit data scaled by its bit depth); anything else (negative values, floats beyond 255, integers
+    beyond 16 bits: scientific data) is stretched linearly from its minimum to its maximum, as image
+    viewers show such files."""
     if arr.dtype == np.uint8:
         return arr
     if arr.dtype == bool:
         return arr.astype(np.uint8) * 255
     if np.issubdtype(arr.dtype, np.floating):
-        finite = np.nan_to_num(arr.astype(np.float64), nan=0.0, posinf=1.0, neginf=0.0)
-        if finite.size and finite.max() <= 1.0 and finite.min() >= 0.0:
+        finite = np.nan_to_num(arr.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        low, top = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+        if low >= 0.0 and top <= 1.0:
             return np.round(finite * 255).astype(np.uint8)
-        return np.clip(np.round(finite), 0, 255).astype(np.uint8)
+        if low >= 0.0 and top <= 255.0:
+            return np.round(finite).astype(np.uint8)
+        return _stretch(finite, low, top)
     if np.issubdtype(arr.dtype, np.integer):
-        top = int(arr.max()) if arr.size else 0
+        low, top = (int(arr.min()), int(arr.max())) if arr.size else (0, 0)
+        if low < 0 or top > 65535:
+            return _stretch(arr.astype(np.float64), low, top)
         if top > 255:
             # Scaled by the bit depth the values use (9..16 bits, e.g. 12-bit sensor data to 4095), so that
             # brightness does not jump from 8-bit-like to nearly black when one pixel passes 255.
-            bits = min(max(top.bit_length(), 9), 8 * arr.dtype.itemsize)
+            bits = max(top.bit_length(), 9)
             return np.round(arr.astype(np.float64) * (255.0 / (2 ** bits - 1))).clip(0, 255).astype(np.uint8)
-        return arr.clip(0, 255).astype(np.uint8)
+        return arr.astype(np.uint8)
     raise InputError(f'unsupported image dtype {arr.dtype}; expected uint8, uint16 or float')
+
+
+def _stretch(values: np.ndarray, low: float, top: float) -> np.ndarray:
+    if top <= low:
+        return np.zeros(values.shape, np.uint8)
+    return np.round((values - low) * (255.0 / (top - low))).clip(0, 255).astype(np.uint8)
 
 
 def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
@@ -62,11 +77,11 @@ def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
 def _pil_to_rgb(img: Image.Image) -> np.ndarray:
     if img.mode in ('I;16', 'I;16B', 'I;16L', 'I;16N', 'I', 'F'):
         arr = np.asarray(img)
-        if img.mode == 'I' and arr.size and arr.max() <= 255:
+        if img.mode == 'I' and arr.size and arr.max() <= 255 and arr.min() >= 0:
             return to_rgb_uint8(arr.astype(np.uint8))
         if img.mode == 'F':
             return to_rgb_uint8(arr.astype(np.float32))
-        return to_rgb_uint8(arr.astype(np.uint16) if arr.max(initial=0) <= 65535 else arr.astype(np.float64))
+        return to_rgb_uint8(arr.astype(np.int64))   # signed 32-bit data keeps its sign
     if img.mode == 'P' and 'transparency' in img.info:
         img = img.convert('RGBA')
     if img.mode != 'RGB':
@@ -129,7 +144,10 @@ def load_mask(path: PathLike, shape: Optional[Tuple[int, int]] = None) -> np.nda
                     if arr.ndim == 3:
                         arr = arr.max(axis=2)
                     top = float(arr.max()) if arr.size else 0.0
-                    mask = arr > (0 if top <= 1 else (top / 2 if arr.dtype != np.uint8 else 127))
+                    if np.issubdtype(arr.dtype, np.floating) and top <= 1:
+                        mask = arr > 0.5   # a probability map
+                    else:
+                        mask = arr > (0 if top <= 1 else (top / 2 if arr.dtype != np.uint8 else 127))
     except UnidentifiedImageError:
         raise ImageLoadError(f'{path} is not an image file that can be read as a mask')
     except Image.DecompressionBombError as e:

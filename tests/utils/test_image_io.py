@@ -136,3 +136,33 @@ def test_16_bit_data_is_scaled_by_the_bit_depth_it_uses():
     assert to_rgb_uint8(np.array([[0, 200, 256]], np.uint16))[0, :, 0].tolist() == [0, 100, 128]
     full = np.array([[0, 32768, 65535]], np.uint16)
     assert to_rgb_uint8(full)[0, :, 0].tolist() == [0, 128, 255]
+
+
+def test_values_outside_the_standard_ranges_are_stretched_not_wrapped_or_saturated(tmp_path):
+    signed = np.array([[-1000, 0, 1000]], np.int32)
+    assert to_rgb_uint8(signed)[0, :, 0].tolist() == [0, 128, 255]
+    assert to_rgb_uint8(np.array([[0, 100000, 200000]], np.int32))[0, :, 0].tolist() == [0, 128, 255]
+    assert to_rgb_uint8(np.array([[-1.0, 0.0, 1.0]], np.float32))[0, :, 0].tolist() == [0, 128, 255]
+    assert to_rgb_uint8(np.array([[0.0, 500.0, 1000.0]], np.float32))[0, :, 0].tolist() == [0, 128, 255]
+    assert to_rgb_uint8(np.array([[0.0, 0.5, 1.0]], np.float32))[0, :, 0].tolist() == [0, 128, 255]
+    assert to_rgb_uint8(np.array([[0.0, 100.0, 200.0]], np.float32))[0, :, 0].tolist() == [0, 100, 200]
+    assert to_rgb_uint8(np.full((2, 2), -5, np.int16)).max() == 0   # constant: no division by zero
+    # the same through files (32-bit integer and float TIFFs)
+    ramp = np.linspace(-3000, 3000, 7 * 9, dtype=np.int32).reshape(7, 9)
+    Image.fromarray(ramp, mode='I').save(tmp_path / 'signed.tif')
+    loaded = load_image(tmp_path / 'signed.tif')[:, :, 0].astype(int)
+    assert loaded[0, 0] == 0 and loaded[-1, -1] == 255 and np.all(np.diff(loaded.reshape(-1)) >= 0)
+    Image.fromarray(np.arange(-31, 32, dtype=np.int32).reshape(7, 9), mode='I').save(tmp_path / 'small.tif')
+    loaded = load_image(tmp_path / 'small.tif')[:, :, 0].astype(int)
+    assert loaded[0, 0] == 0 and loaded[-1, -1] == 255 and np.all(np.diff(loaded.reshape(-1)) >= 0)
+    Image.fromarray(np.linspace(-1, 1, 63, dtype=np.float32).reshape(7, 9), mode='F').save(tmp_path / 'f.tif')
+    loaded = load_image(tmp_path / 'f.tif')[:, :, 0].astype(int)
+    assert loaded[0, 0] == 0 and loaded[-1, -1] == 255 and np.all(np.diff(loaded.reshape(-1)) >= 0)
+
+
+def test_float_probability_mask_is_thresholded_at_one_half(tmp_path):
+    prob = np.zeros((6, 8), np.float32)
+    prob[:, :4] = 0.2
+    prob[:, 4:] = 0.9
+    Image.fromarray(prob, mode='F').save(tmp_path / 'p.tif')
+    np.testing.assert_array_equal(load_mask(tmp_path / 'p.tif'), prob > 0.5)
