@@ -82,7 +82,6 @@ def export_image(doc: AnnotationDocument, image: np.ndarray, out_dir: PathLike, 
     image = to_rgb_uint8(image)   # grey / RGBA / 16-bit arrays: the preview is drawn on RGB uint8
     if image.shape[:2] != doc.image_shape:
         raise InputError(f'image is {image.shape[:2]} but the document is for {doc.image_shape}')
-    out_dir.mkdir(parents=True, exist_ok=True)
     written_before = _object_count(paths['project'])
     atomic_write_json(paths['project'], document_to_dict(doc))
     atomic_write_bytes(paths['instances'], mask_png_bytes(doc.instance_map()))
@@ -137,7 +136,7 @@ def _coco_entry(path: Path) -> Optional[Dict[str, Any]]:
 def _read_coco_entry(path: Path) -> Optional[Dict[str, Any]]:
     try:
         data = json.loads(path.read_text(encoding='utf-8'))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         logger.warning('skipping unreadable project file %s: %s', path, exc)
         return None
     if not (isinstance(data, dict) and data.get('format') == PROJECT_FORMAT):

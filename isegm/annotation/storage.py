@@ -7,19 +7,21 @@ any moment leaves either the old file or the new one, never a torn one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional, Sequence, Union
+from typing import Any, Dict, Iterator, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from isegm.annotation import rle
 from isegm.annotation.document import AnnotationDocument, AnnotationObject, ClickRecord, object_color
 from isegm.errors import InputError, IsegmError
+from isegm.utils.image_io import MAX_IMAGE_PIXELS
 
 logger = logging.getLogger(__name__)
 
@@ -40,19 +42,34 @@ def atomic_writer(path: PathLike, mode: str = 'wb') -> Iterator[io.IOBase]:
     On an exception the temporary file is removed and ``path`` is left untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX + path.name + '.', dir=str(path.parent))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX + path.name + '.', dir=str(path.parent))
+    except OSError as exc:
+        raise _explained(exc, path) from exc
     try:
         with os.fdopen(fd, mode, **({} if 'b' in mode else {'encoding': 'utf-8'})) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise _explained(exc, path) from exc
         raise
     _fsync_dir(path.parent)
+
+
+def _explained(exc: OSError, path: Path) -> OSError:
+    """The same kind of OSError, with a message that names the file and folder and says what to do."""
+    advice = {errno.ENOSPC: 'the disk is full: free some space', errno.EDQUOT: 'the disk quota is exceeded',
+              errno.EACCES: 'the folder is not writable: check its permissions or choose another output folder',
+              errno.EPERM: 'the folder is not writable: check its permissions or choose another output folder',
+              errno.EROFS: 'the disk is read-only: choose another output folder'}.get(exc.errno, '')
+    message = f'cannot write {path.name} in {path.parent}: {exc.strerror or exc}' + (f'; {advice}' if advice else '')
+    return type(exc)(exc.errno, message) if exc.errno is not None else OSError(message)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -112,7 +129,12 @@ def document_to_dict(doc: AnnotationDocument) -> Dict[str, Any]:
 
 def document_from_dict(data: Dict[str, Any], image_shape: Optional[Sequence[int]] = None,
                        image_name: Optional[str] = None) -> AnnotationDocument:
-    """Rebuild a document from :func:`document_to_dict` output; checks it fits ``image_shape``."""
+    """Rebuild a document from :func:`document_to_dict` output; checks it fits ``image_shape``.
+
+    Damage that leaves the masks intact is repaired with a warning instead of refusing the work: an
+    invalid colour gets the object's default colour, a missing label becomes 'object', clicks and extreme
+    points outside the image are dropped, and objects with an empty mask (nothing to export) are skipped.
+    """
     try:
         if data.get('format') != PROJECT_FORMAT:
             raise ProjectFileError(f'not an isegm project file (format={data.get("format")!r})')
@@ -120,22 +142,15 @@ def document_from_dict(data: Dict[str, Any], image_shape: Optional[Sequence[int]
             raise ProjectFileError(f'project file version {data["version"]} is newer than this isegm '
                                    f'(reads up to {PROJECT_VERSION}); update isegm')
         shape = (int(data['image']['height']), int(data['image']['width']))
+        if min(shape) < 1 or shape[0] * shape[1] > MAX_IMAGE_PIXELS:
+            raise ProjectFileError(f'the project file declares a {shape[0]}x{shape[1]} image, which no image '
+                                   f'can be (the file was edited or damaged)')
         if image_shape is not None and tuple(int(s) for s in image_shape[:2]) != shape:
             raise ProjectFileError(f'the project file is for a {shape[0]}x{shape[1]} image but the image is '
                                    f'{image_shape[0]}x{image_shape[1]}; move the stale project file away')
         doc = AnnotationDocument(shape, image_name=image_name if image_name is not None
                                  else data['image'].get('file_name', ''))
-        objects = []
-        for o in data['objects']:
-            mask = rle.decode(o['mask'])
-            if mask.shape != shape:
-                raise ProjectFileError(f'object {o["id"]} mask is {mask.shape}, expected {shape}')
-            oid = int(o['id'])
-            objects.append(AnnotationObject(
-                id=oid, mask=mask, label=str(o.get('label', 'object')),
-                color=tuple(int(c) for c in o.get('color', object_color(oid))),
-                clicks=tuple(ClickRecord(int(c[0]), int(c[1]), bool(c[2])) for c in o.get('clicks', [])),
-                extreme_points=tuple((int(p[0]), int(p[1])) for p in o.get('extreme_points', []))))
+        objects = [obj for obj in (_object_from_dict(o, shape) for o in data['objects']) if obj is not None]
         ids = [o.id for o in objects]
         if len(set(ids)) != len(ids):
             raise ProjectFileError(f'object ids repeat ({sorted(i for i in set(ids) if ids.count(i) > 1)}): '
@@ -144,8 +159,35 @@ def document_from_dict(data: Dict[str, Any], image_shape: Optional[Sequence[int]
         return doc
     except ProjectFileError:
         raise
-    except (KeyError, IndexError, TypeError, ValueError, InputError) as exc:
-        raise ProjectFileError(f'damaged project file: {exc}') from exc
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, InputError, MemoryError) as exc:
+        raise ProjectFileError(f'damaged project file: {type(exc).__name__}: {exc}') from exc
+
+
+def _object_from_dict(o: Dict[str, Any], shape: Tuple[int, int]) -> Optional[AnnotationObject]:
+    oid = int(o['id'])
+    size = o['mask'].get('size') if isinstance(o['mask'], dict) else None
+    if size is None or [int(v) for v in size] != list(shape):
+        raise ProjectFileError(f'object {oid} mask is {size}, expected {list(shape)}')
+    mask = rle.decode(o['mask'])
+    if not mask.any():
+        logger.warning('project file: object %d has an empty mask; skipped', oid)
+        return None
+    color = o.get('color')
+    if not (isinstance(color, (list, tuple)) and len(color) == 3
+            and all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in color)):
+        if color is not None:
+            logger.warning('project file: object %d has an invalid colour %r; using its default colour', oid, color)
+        color = object_color(oid)
+    label = o.get('label')
+    label = str(label).strip() if label is not None and str(label).strip() else 'object'
+    clicks = [ClickRecord(int(c[0]), int(c[1]), bool(c[2])) for c in o.get('clicks', [])]
+    points = [(int(p[0]), int(p[1])) for p in o.get('extreme_points', [])]
+    inside = [c for c in clicks if 0 <= c.y < shape[0] and 0 <= c.x < shape[1]]
+    if len(inside) != len(clicks) or not all(0 <= y < shape[0] and 0 <= x < shape[1] for y, x in points):
+        logger.warning('project file: object %d has clicks or extreme points outside the image; dropped', oid)
+        points = [(y, x) for y, x in points if 0 <= y < shape[0] and 0 <= x < shape[1]]
+    return AnnotationObject(id=oid, mask=mask, label=label, color=tuple(color), clicks=tuple(inside),
+                            extreme_points=tuple(points))
 
 
 def save_project(doc: AnnotationDocument, path: PathLike) -> None:
@@ -163,9 +205,9 @@ def load_project(path: PathLike, image_shape: Optional[Sequence[int]] = None,
         data = json.loads(path.read_text(encoding='utf-8'))
     except FileNotFoundError as exc:
         raise ProjectFileError(f'project file {path} does not exist') from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProjectFileError(f'cannot read project file {path}: {exc}; restore it from a backup or '
-                               'move it away to start over') from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ProjectFileError(f'cannot read project file {path}: {type(exc).__name__}: {exc}; restore it from '
+                               'a backup or move it away to start over') from exc
     if not isinstance(data, dict):
         raise ProjectFileError(f'{path} is not an isegm project file')
     return document_from_dict(data, image_shape=image_shape, image_name=image_name)

@@ -18,7 +18,8 @@ from isegm.errors import ImageLoadError, InputError
 PathLike = Union[str, os.PathLike]
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm', '.gif')
 # Large scans are legitimate input (6000 x 4000 and more); refuse only absurd sizes.
-Image.MAX_IMAGE_PIXELS = 400_000_000
+MAX_IMAGE_PIXELS = 400_000_000
+Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 
 
 def _scale_to_uint8(arr: np.ndarray) -> np.ndarray:

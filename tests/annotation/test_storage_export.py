@@ -253,3 +253,51 @@ def test_killed_writer_leaves_old_file_intact(tmp_path):
     assert len(back.objects) == 2
     assert remove_stale_temp_files(tmp_path) == 1
     assert [p.name for p in tmp_path.iterdir()] == ['img.json']
+
+
+def test_hand_edited_project_is_repaired_and_exports_consistently(tmp_path):
+    """Damage that leaves the masks intact must neither refuse the work nor break every later export."""
+    data = json.loads(json.dumps(document_to_dict(make_doc(3))))
+    data['objects'][0]['color'] = [999, 0]
+    data['objects'][0]['label'] = None
+    data['objects'][1]['color'] = [300, 0, 0]
+    data['objects'][1]['clicks'].append([H + 5, 3, True])
+    data['objects'][2]['mask'] = {'size': [H, W], 'counts': [H * W]}   # empty mask
+    path = tmp_path / 'img.json'
+    path.write_text(json.dumps(data))
+    doc = load_project(path)
+    assert len(doc.objects) == 2
+    assert doc.objects[0].label == 'object' and all(0 <= c <= 255 for o in doc.objects for c in o.color)
+    assert all(0 <= c.y < H and 0 <= c.x < W for o in doc.objects for c in o.clicks)
+    export_image(doc, np.zeros((H, W, 3), np.uint8), tmp_path, 'img')
+    assert not doc.is_modified
+    coco = json.loads((tmp_path / 'coco.json').read_text())
+    assert len(coco['annotations']) == 2 == len(load_project(path).objects)
+    assert (tmp_path / 'img_2.png').exists() and not (tmp_path / 'img_3.png').exists()
+
+
+def test_pathological_project_files_are_project_file_errors_and_skipped_by_the_coco_export(tmp_path):
+    deep = tmp_path / 'deep.json'
+    deep.write_text('{"format": "isegm-annotation", "x": ' + '[' * 100000 + ']' * 100000 + '}')
+    huge = tmp_path / 'huge.json'
+    huge.write_text(json.dumps({'format': 'isegm-annotation', 'version': 1,
+                                'image': {'height': 200000, 'width': 200000}, 'objects': []}))
+    big_rle = tmp_path / 'bigrle.json'
+    big_rle.write_text(json.dumps({'format': 'isegm-annotation', 'version': 1, 'image': {'height': 5, 'width': 5},
+                                   'objects': [{'id': 1, 'mask': {'size': [100000, 100000], 'counts': [1]}}]}))
+    for path, message in ((deep, 'cannot read'), (huge, 'declares'), (big_rle, 'expected')):
+        with pytest.raises(ProjectFileError, match=message):
+            load_project(path)
+    doc = make_doc(1, 'a.png')
+    export_image(doc, np.zeros((H, W, 3), np.uint8), tmp_path, 'a')
+    coco = json.loads((tmp_path / 'coco.json').read_text())
+    assert [im['file_name'] for im in coco['images']] == ['a.png']
+
+
+def test_a_folder_that_cannot_be_written_is_named_in_the_error_and_the_work_stays_unsaved(tmp_path):
+    (tmp_path / 'file.txt').write_text('a file where the output folder should be')
+    out = tmp_path / 'file.txt' / 'annotations'
+    doc = make_doc(1)
+    with pytest.raises(OSError, match='cannot write img.json in .*file.txt') as info:
+        export_image(doc, np.zeros((H, W, 3), np.uint8), out, 'img')
+    assert '.isegm-tmp' not in str(info.value) and doc.is_modified
