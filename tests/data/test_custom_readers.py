@@ -165,3 +165,54 @@ def test_malformed_coco_and_yolo_files_raise_isegm_errors(tmp_path):
     (tmp_path / 'labels' / 'q.txt').write_text('0 0.1 0.1 0.5 zero 0.5 0.5\n')   # ValueError before
     with pytest.raises(IsegmError, match='q.txt'):
         YoloSegDataset(tmp_path / 'images', tmp_path / 'labels').get_sample(0)
+
+
+@pytest.mark.parametrize('image_entry, annotation, message', [
+    ({'id': 1, 'file_name': 'x.jpg'}, {'id': 7, 'segmentation': [[1, 1, 9, 1, 9, 9]]}, 'no "image_id"'),
+    ({'id': 1}, {'id': 7, 'image_id': 1, 'segmentation': [[1, 1, 9, 1, 9, 9]]}, 'file_name'),
+    ({'id': 1, 'file_name': 'x.jpg'}, {'id': 7, 'image_id': 1, 'segmentation': {'size': [40, 60]}}, 'neither'),
+    ({'id': 1, 'file_name': 'x.jpg'}, {'id': 7, 'image_id': 1, 'segmentation': 'abc'}, 'neither'),
+    ({'id': 1, 'file_name': 'x.jpg'}, {'id': 7, 'image_id': 1, 'segmentation': [['a', 'b', 'c', 'd']]}, 'polygon'),
+    ({'id': 1, 'file_name': 'x.jpg'}, {'id': 7, 'image_id': 1, 'segmentation': [[1, 2, 3]]}, 'polygon'),
+])
+def test_malformed_coco_entries_are_isegm_errors_naming_the_entry(tmp_path, image_entry, annotation, message):
+    from isegm.errors import IsegmError
+    _image(tmp_path / 'x.jpg')
+    (tmp_path / 'ann.json').write_text(json.dumps({'images': [image_entry], 'annotations': [annotation]}))
+    with pytest.raises(IsegmError, match=message):
+        CocoJsonDataset(tmp_path, tmp_path / 'ann.json')
+
+
+def test_coco_rle_of_another_size_is_an_isegm_error(tmp_path):
+    from isegm.errors import IsegmError
+    _image(tmp_path / 'x.jpg')
+    (tmp_path / 'ann.json').write_text(json.dumps({
+        'images': [{'id': 1, 'file_name': 'x.jpg'}],
+        'annotations': [{'id': 7, 'image_id': 1, 'segmentation': {'size': [30, 30], 'counts': [100, 800]}}]}))
+    with pytest.raises(IsegmError, match='annotation 7 of x.jpg'):
+        CocoJsonDataset(tmp_path, tmp_path / 'ann.json').get_sample(0)
+
+
+@pytest.mark.parametrize('line, message', [
+    ('0 10 10 50 10 50 30 10 30', 'normalised to'),    # pixel units: silently 0 objects before
+    ('0 0.1 0.1 nan 0.1 0.5 0.5', 'non-finite'),
+])
+def test_yolo_coordinates_that_are_not_normalised_are_refused(tmp_path, line, message):
+    from isegm.errors import IsegmError
+    (tmp_path / 'images').mkdir(), (tmp_path / 'labels').mkdir()
+    _image(tmp_path / 'images' / 'q.jpg')
+    (tmp_path / 'labels' / 'q.txt').write_text(line + '\n')
+    with pytest.raises(IsegmError, match=message):
+        YoloSegDataset(tmp_path / 'images', tmp_path / 'labels').get_sample(0)
+
+
+def test_label_map_of_an_exif_rotated_image_says_so(tmp_path):
+    from isegm.errors import IsegmError
+    (tmp_path / 'images').mkdir(), (tmp_path / 'labels').mkdir()
+    img = Image.fromarray(np.zeros((40, 60, 3), np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = 6   # orientation: rotate 90 degrees on display
+    img.save(tmp_path / 'images' / 'r.jpg', exif=exif)
+    Image.fromarray(np.ones((40, 60), np.uint8)).save(tmp_path / 'labels' / 'r.png')   # raw pixel grid
+    with pytest.raises(IsegmError, match='EXIF orientation'):
+        LabelFolderDataset(tmp_path / 'images', tmp_path / 'labels').get_sample(0)

@@ -38,9 +38,20 @@ class LabelFolderDataset(ISDataset):
         image_path, label_path = self.dataset_samples[index]
         image = load_image(image_path)
         labels = read_label_image(label_path)
+        _check_label_shape(labels, image, label_path, image_path)
         if self.binary:
             labels = (labels > (0 if labels.max() <= 1 else 127)).astype(np.int32)
         return DSample.from_label_map(image, labels, self.ignore_label, sample_id=image_path.stem)
+
+
+def _check_label_shape(labels: np.ndarray, image: np.ndarray, label_path: Path, image_path: Path) -> None:
+    if labels.shape[:2] == image.shape[:2]:
+        return
+    hint = (' The image file carries an EXIF orientation (applied on load) that the label map does not: '
+            'rotate the label map, or save the image without the EXIF tag.'
+            if labels.shape[:2] == image.shape[1::-1] else '')
+    raise IsegmError(f'label map {label_path.name} is {labels.shape[1]}x{labels.shape[0]} (WxH) but image '
+                     f'{image_path.name} is {image.shape[1]}x{image.shape[0]}.{hint}')
 
 
 class MaskStackDataset(ISDataset):
@@ -89,6 +100,8 @@ class CocoJsonDataset(ISDataset):
             raise IsegmError(f'{annotation_file} is not a COCO instances file (expected a JSON object)')
         anns = defaultdict(list)
         annotations = data.get('annotations', [])
+        if not (isinstance(annotations, list) and all(isinstance(a, dict) for a in annotations)):
+            raise IsegmError(f'{annotation_file}: "annotations" must be a list of objects')
         no_mask = [a.get('id') for a in annotations if not a.get('segmentation')]
         if annotations and len(no_mask) == len(annotations):   # a detection-only file: boxes without masks
             raise IsegmError(f'{annotation_file}: no annotation has a "segmentation"; interactive segmentation '
@@ -97,10 +110,17 @@ class CocoJsonDataset(ISDataset):
             logger.warning('%s: %d of %d annotations have no segmentation and are skipped (ids %s%s)',
                            annotation_file, len(no_mask), len(annotations), no_mask[:5],
                            ', ...' if len(no_mask) > 5 else '')
+        images = data.get('images', [])
+        if not isinstance(images, list) or not isinstance(annotations, list):
+            raise IsegmError(f'{annotation_file}: "images" and "annotations" must be lists')
+        for img in images:
+            if not (isinstance(img, dict) and 'id' in img and isinstance(img.get('file_name'), str)):
+                raise IsegmError(f'{annotation_file}: an image entry needs "id" and "file_name", got {img!r:.120}')
         for a in annotations:
             if a.get('segmentation'):
+                _check_coco_annotation(a, annotation_file)
                 anns[a['image_id']].append(a)
-        self.dataset_samples = [(img, anns[img['id']]) for img in data.get('images', []) if anns[img['id']]]
+        self.dataset_samples = [(img, anns[img['id']]) for img in images if anns[img['id']]]
 
     @staticmethod
     def decode(segmentation, height: int, width: int) -> np.ndarray:
@@ -122,13 +142,38 @@ class CocoJsonDataset(ISDataset):
         h, w = image.shape[:2]
         masks, ignore = [], np.zeros((h, w), bool)
         for a in anns:
-            m = self.decode(a['segmentation'], h, w)
+            try:
+                m = self.decode(a['segmentation'], h, w)
+            except (ValueError, TypeError, KeyError) as exc:
+                raise IsegmError(f'annotation {a.get("id", "?")} of {info["file_name"]}: cannot decode its '
+                                 f'segmentation ({exc})') from exc
+            if m.shape != (h, w):
+                raise IsegmError(f'annotation {a.get("id", "?")} of {info["file_name"]}: its RLE is '
+                                 f'{m.shape[1]}x{m.shape[0]} but the image is {w}x{h}')
             if a.get('iscrowd', 0):
                 ignore |= m
             else:
                 masks.append(m)
         return DSample(image, stack_masks(masks, h, w), ignore if ignore.any() else None,
                        sample_id=Path(info['file_name']).stem)
+
+
+def _check_coco_annotation(a: dict, annotation_file: Path) -> None:
+    """Structure of one annotation with a segmentation (polygons or RLE), checked when the file is read."""
+    where = f'{annotation_file}: annotation {a.get("id", "?")}'
+    if 'image_id' not in a:
+        raise IsegmError(f'{where} has no "image_id"')
+    seg = a['segmentation']
+    if isinstance(seg, list):
+        ok = all(isinstance(p, list) and len(p) >= 2 and len(p) % 2 == 0
+                 and all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in p)
+                 for p in seg)
+        if not ok:
+            raise IsegmError(f'{where}: a polygon segmentation is a list of [x1, y1, x2, y2, ...] lists '
+                             f'(finite numbers, an even count)')
+    elif not (isinstance(seg, dict) and 'counts' in seg and isinstance(seg.get('size'), list)
+              and len(seg['size']) == 2 and isinstance(seg['counts'], (str, list))):
+        raise IsegmError(f'{where}: the segmentation is neither polygons nor an RLE {{"size": [h, w], "counts": ...}}')
 
 
 class YoloSegDataset(ISDataset):
@@ -157,6 +202,12 @@ class YoloSegDataset(ISDataset):
                 raise IsegmError(f'{label_path}: line {line!r} is not "class x1 y1 x2 y2 ..." numbers') from None
             if self.classes is not None and class_id not in self.classes:
                 continue
+            if not np.isfinite(coords).all():
+                raise IsegmError(f'{label_path}: line {line[:60]!r} has non-finite coordinates')
+            if coords.min() < -0.01 or coords.max() > 1.01:
+                raise IsegmError(f'{label_path}: coordinates range {coords.min():g}..{coords.max():g}, but YOLO '
+                                 f'segmentation labels are normalised to [0, 1] (x / width, y / height); '
+                                 f'pixel coordinates must be divided by the image size')
             xy = coords[: (len(vals) - 1) // 2 * 2].reshape(-1, 2) * [w, h]
             m = polygons_to_mask([xy], h, w)
             if m.any():
