@@ -156,8 +156,12 @@ class AnnotationDocument:
 
     def __init__(self, image_shape: Sequence[int], image_name: str = '', prob_thresh: float = 0.5,
                  overwrite_finished: bool = False):
-        if len(image_shape) < 2 or int(image_shape[0]) <= 0 or int(image_shape[1]) <= 0:
-            raise InputError(f'image_shape must be (H, W) with positive sizes, got {tuple(image_shape)}')
+        try:
+            ok = len(image_shape) >= 2 and int(image_shape[0]) > 0 and int(image_shape[1]) > 0
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise InputError(f'image_shape must be (H, W) with positive sizes, got {image_shape!r}')
         self.image_shape: Tuple[int, int] = (int(image_shape[0]), int(image_shape[1]))
         self.image_name = image_name
         self.prob_thresh = float(prob_thresh)

@@ -96,6 +96,8 @@ def load_image(path: PathLike) -> np.ndarray:
     Raises :class:`ImageLoadError` naming the file and the reason (missing, not an image, truncated...).
     """
     path = Path(path)
+    if path.is_dir():
+        raise ImageLoadError(f'{path} is a folder, not an image file')
     if not path.is_file():
         raise ImageLoadError(f'image file not found: {path}')
     if path.stat().st_size == 0:

@@ -263,3 +263,9 @@ def test_many_objects_instance_map_uint16():
         assert doc.finish_object() is not None
     inst = doc.instance_map()
     assert inst.dtype == np.uint16 and inst.max() == 300
+
+
+@pytest.mark.parametrize('shape', [None, ('a', 'b'), (0, 5), (5,), 7])
+def test_bad_image_shape_is_an_input_error(shape):
+    with pytest.raises(InputError, match='image_shape'):
+        AnnotationDocument(shape)

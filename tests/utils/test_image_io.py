@@ -81,6 +81,8 @@ def test_bad_files_raise_clear_error(tmp_path, content):
 def test_missing_file(tmp_path):
     with pytest.raises(ImageLoadError, match='not found'):
         load_image(tmp_path / 'nope.jpg')
+    with pytest.raises(ImageLoadError, match='is a folder'):
+        load_image(tmp_path)
 
 
 def test_to_rgb_uint8_arrays():
