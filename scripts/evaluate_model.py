@@ -14,6 +14,7 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import List, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -21,12 +22,13 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from isegm.errors import IsegmError  # noqa: E402
+from isegm.errors import InputError, IsegmError  # noqa: E402
 from isegm.inference.predictors import BRS_MODES  # noqa: E402
 from isegm.utils.config import load_config  # noqa: E402
 
 
-def parse_args(argv=None):
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('mode', choices=list(BRS_MODES) + ['extreme'],
                    help='predictor mode; "extreme" (or an extreme-point checkpoint) evaluates 4 extreme points')
@@ -52,7 +54,65 @@ def parse_args(argv=None):
     p.add_argument('--save-dir', default=None, help='default: EXPS_PATH/evaluation_logs')
     p.add_argument('--config', default=None, help='config.yml to use')
     p.add_argument('--no-plot', action='store_true')
-    return p.parse_args(argv)
+    return p
+
+
+def validate_args(args: argparse.Namespace) -> Optional[str]:
+    """Check the flags before anything is loaded or created; returns what is wrong, or None."""
+    if args.n_clicks < 1:
+        return f'--n-clicks must be >= 1, got {args.n_clicks}'
+    if not 1 <= args.min_n_clicks <= args.n_clicks:
+        return f'--min-n-clicks must be between 1 and --n-clicks ({args.n_clicks}), got {args.min_n_clicks}'
+    if args.max_samples is not None and args.max_samples < 1:
+        return f'--max-samples must be >= 1, got {args.max_samples}'
+    if not 0 < args.thresh < 1:   # also refuses NaN
+        return f'--thresh is a probability threshold and must be in (0, 1), got {args.thresh}'
+    if not 0 < args.target_iou <= 1:
+        return (f'--target-iou must be in (0, 1], got {args.target_iou}; '
+                'use --iou-analysis to always make all --n-clicks clicks')
+    if args.zoom_in_target_size < 1:
+        return f'--zoom-in-target-size must be >= 1, got {args.zoom_in_target_size}'
+    if args.limit_longest_size is not None and args.limit_longest_size < 1:
+        return f'--limit-longest-size must be >= 1 (or left out for no limit), got {args.limit_longest_size}'
+    if args.threads is not None and args.threads < 1:
+        return f'--threads must be >= 1, got {args.threads}'
+    if args.gpu is not None and args.gpu < 0:
+        return f'--gpu must be a GPU id >= 0, got {args.gpu}'
+    if not dataset_names(args):
+        return f'--datasets names no dataset: {args.datasets!r}; e.g. --datasets=GrabCut,Berkeley'
+    if args.config is not None and not Path(args.config).is_file():
+        return f'config file not found: {args.config}; pass an existing config.yml or leave --config out'
+    return None
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """Parse and validate the flags; a bad value exits with code 2 and a one-line message."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    problem = validate_args(args)
+    if problem:
+        parser.error(problem)
+    return args
+
+
+def dataset_names(args: argparse.Namespace) -> List[str]:
+    """The names of ``--datasets``, in order, without blanks."""
+    return [d.strip() for d in args.datasets.split(',') if d.strip()]
+
+
+def check_mode(mode: str, model: torch.nn.Module, checkpoint: Optional[str]) -> None:
+    """Raise InputError when ``mode`` cannot evaluate ``model`` (a click model in extreme mode, f-BRS on a
+    network without f-BRS insertion points)."""
+    from isegm.inference.predictors import supported_brs_modes
+    name = checkpoint or 'the bundled click model'
+    if mode == 'extreme':
+        raise InputError(f'{name} is a click model ({type(model).__name__}); extreme mode needs an '
+                         'extreme-point (DEXTR) checkpoint: pass one with --checkpoint, or evaluate this model '
+                         'in a click mode such as NoBRS')
+    supported = supported_brs_modes(model)
+    if mode not in supported:
+        raise InputError(f'{name} ({type(model).__name__}) does not support {mode}: f-BRS needs an HRNet or '
+                         f'DeepLab network; modes this model supports: {", ".join(supported)}')
 
 
 def evaluate_click_model(args, model, dataset, device):
@@ -84,33 +144,52 @@ def evaluate_extreme_model(args, model, dataset, device):
     return ious, time.time() - start
 
 
-def main(argv=None):
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run the evaluation; returns the exit code (2 with ``error: ...`` on stderr for a user error)."""
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format='%(levelname)s: %(message)s')
     if args.threads:
         torch.set_num_threads(args.threads)
+    try:
+        return run(args)
+    except (IsegmError, OSError) as e:   # bad checkpoint, config, mode or save folder: the message is enough
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    """The evaluation proper (flags already validated); IsegmError and OSError reach the caller."""
     cfg = load_config(args.config)
     from isegm.model.checkpoint import load_model, resolve_device
     device = resolve_device(args.gpu if args.gpu is not None else 'cpu')
     task = 'extreme' if args.mode == 'extreme' else 'click'
-    try:
-        model, info = load_model(args.checkpoint, device=device, task=task, return_info=True)
-    except IsegmError as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
+    model, info = load_model(args.checkpoint, device=device, task=task, return_info=True)
     is_extreme = getattr(model, 'task', 'click') == 'extreme'
-    mode = 'extreme' if is_extreme else args.mode
+    mode = 'extreme' if is_extreme else args.mode   # an extreme checkpoint in a click mode: extreme evaluation
+    if not is_extreme:
+        check_mode(mode, model, args.checkpoint)
 
-    save_dir = Path(args.save_dir or Path(cfg['EXPS_PATH']) / 'evaluation_logs') / info['name'] / mode
-    save_dir.mkdir(parents=True, exist_ok=True)
-    from isegm.data.datasets.eval_sets import get_eval_dataset
-    rows, curves = [], {}
-    for name in [d.strip() for d in args.datasets.split(',') if d.strip()]:
+    from isegm.data.datasets.eval_sets import DATASETS, get_eval_dataset
+    datasets = []
+    for name in dataset_names(args):
         try:
-            dataset = get_eval_dataset(name, cfg, max_samples=args.max_samples)
+            datasets.append((name, get_eval_dataset(name, cfg, max_samples=args.max_samples)))
         except IsegmError as e:
             print(f'skipping {name}: {e}', file=sys.stderr)
-            continue
+        except KeyError:   # a config.yml without this dataset's *_PATH entry
+            print(f'skipping {name}: no {DATASETS[name][1]} in the config; add it to config.yml', file=sys.stderr)
+    if not datasets:
+        print('error: no dataset could be evaluated', file=sys.stderr)
+        return 2
+    save_dir = Path(args.save_dir or Path(cfg['EXPS_PATH']) / 'evaluation_logs') / info['name'] / mode
+    try:
+        save_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OSError(f'cannot create the save folder {save_dir} ({e.strerror or e}); '
+                      'pass a writable --save-dir') from e
+
+    rows, curves = [], {}
+    for name, dataset in datasets:
         if is_extreme:
             ious, elapsed = evaluate_extreme_model(args, model, dataset, device)
             miou = float(np.mean([i[0] for i in ious]))
@@ -125,9 +204,6 @@ def main(argv=None):
                          'mIoU@5': s['mIoU@5'], 's/click': spc})
             curves[name] = ious
         np.savez_compressed(save_dir / f'{name}_ious.npz', **{f's{i:04d}': v for i, v in enumerate(ious)})
-    if not rows:
-        print('error: no dataset could be evaluated', file=sys.stderr)
-        return 2
     print_table(rows, title=f'{info["name"]} ({info["format"]}), mode {mode}, device {device}')
     (save_dir / 'summary.json').write_text(json.dumps(rows, indent=1))
     if curves and not args.no_plot:
