@@ -25,7 +25,7 @@ from isegm.annotation.document import AnnotationDocument
 from isegm.annotation.render import render_preview
 from isegm.annotation.storage import (PROJECT_FORMAT, PathLike, ProjectFileError, atomic_write_bytes,
                                       atomic_write_json, document_from_dict, document_to_dict, load_project,
-                                      mask_png_bytes)
+                                      mask_png_bytes, read_project_data)
 from isegm.errors import InputError
 from isegm.utils.image_io import to_rgb_uint8
 
@@ -100,11 +100,8 @@ def export_image(doc: AnnotationDocument, image: np.ndarray, out_dir: PathLike, 
 
 def _object_count(project: Path) -> int:
     """Number of objects (so of per-object PNGs) in an existing project file; 0 if absent or unreadable."""
-    try:
-        data = json.loads(project.read_text(encoding='utf-8'))
-        return len(data['objects']) if data.get('format') == PROJECT_FORMAT else 0
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
-        return 0
+    objects = (read_project_data(project) or {}).get('objects')
+    return len(objects) if isinstance(objects, list) else 0
 
 
 # Per project file: its COCO image entry and annotations (without ids), keyed by the file's identity

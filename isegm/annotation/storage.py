@@ -190,6 +190,16 @@ def _object_from_dict(o: Dict[str, Any], shape: Tuple[int, int]) -> Optional[Ann
                             extreme_points=tuple(points))
 
 
+def read_project_data(path: PathLike) -> Optional[Dict[str, Any]]:
+    """The raw dict of an isegm project file, or None when the file is missing, unreadable or not a project
+    file (for quick looks such as its image name or object count; :func:`load_project` validates)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding='utf-8'))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    return data if isinstance(data, dict) and data.get('format') == PROJECT_FORMAT else None
+
+
 def save_project(doc: AnnotationDocument, path: PathLike) -> None:
     """Write the document's project file atomically and mark the document saved."""
     atomic_write_json(path, document_to_dict(doc))

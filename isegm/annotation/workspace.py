@@ -1,13 +1,12 @@
 """Folder mode: the list of images to annotate, the current position and where outputs go."""
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional, Set
 
 from isegm.annotation.export import COCO_FILE, output_paths
-from isegm.annotation.storage import PathLike
+from isegm.annotation.storage import PathLike, read_project_data
 from isegm.errors import InputError
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm', '.gif')
@@ -91,11 +90,8 @@ class Workspace:
         path = output_paths(self.output_dir, stem)['project']
         if not path.is_file():
             return None
-        try:
-            data = json.loads(path.read_text(encoding='utf-8'))
-            return str(data['image'].get('file_name') or '')
-        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
-            return ''
+        image = (read_project_data(path) or {}).get('image')
+        return str(image.get('file_name') or '') if isinstance(image, dict) else ''
 
     @property
     def progress(self) -> str:
