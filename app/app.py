@@ -41,6 +41,7 @@ class AnnotationApp(ttk.Frame):
         self.controller = controller
         self._stroke: List[Tuple[float, float]] = []
         self._closing = False
+        self._quit_pending = False   # Yes in the Quit dialog: saving waits for the running prediction
         self._poll_id = None
         root.title(TITLE)
         root.protocol('WM_DELETE_WINDOW', self.quit_app)
@@ -237,6 +238,10 @@ class AnnotationApp(ttk.Frame):
         c = self.controller
         if self._closing:
             return
+        if self._quit_pending:   # a save-and-quit already waits for the running prediction: no second dialog
+            c.message = 'saving before quitting...'
+            self.refresh()
+            return
         if c.has_unsaved_work:
             answer = messagebox.askyesnocancel(
                 'Quit', 'Save changes before quitting?\n\nYes: save and quit.  No: quit without saving.  '
@@ -245,10 +250,15 @@ class AnnotationApp(ttk.Frame):
                 return
             if answer:
                 c.message = 'saving before quitting...'
-                c.save_then(self._close)
+                self._quit_pending = True
+                c.save_then(self._close, on_failure=self._quit_failed)
                 self.refresh()
                 return
         self._close()
+
+    def _quit_failed(self) -> None:
+        """The save before quitting failed (reported in a dialog): the window stays, quitting asks again."""
+        self._quit_pending = False
 
     def _close(self) -> None:
         if self._closing:

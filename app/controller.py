@@ -235,12 +235,14 @@ class InteractiveController:
                 self.workspace = old
         self._run_or_defer(run)
 
-    def save_then(self, callback: Callable[[], None]) -> None:
+    def save_then(self, callback: Callable[[], None], on_failure: Optional[Callable[[], None]] = None) -> None:
         """After the running prediction and queued commands: save (finishing the open object) and,
-        if that worked, call ``callback`` (quitting). A failed save is reported and nothing else happens."""
+        if that worked, call ``callback`` (quitting). A failed save is reported, then ``on_failure`` runs."""
         def run():
             if self._autosave_before_leaving():
                 callback()
+            elif on_failure is not None:
+                on_failure()
         self._run_or_defer(run)
 
     def _autosave_before_leaving(self) -> bool:

@@ -112,6 +112,34 @@ def test_quit_with_unsaved_changes_asks(tiny_app, xdotool, x_display, tmp_path):
             assert (out / 'noise_1.png').exists()
 
 
+def test_quitting_again_while_a_save_and_quit_waits_opens_no_second_dialog(tiny_app, xdotool, x_display, tmp_path):
+    """Yes in the Quit dialog while a prediction runs queues the save; a second Ctrl+Q (or close button) must
+    not open another dialog, which the queued save would destroy under the user (a TclError traceback)."""
+    make, show, out = tiny_app
+    image = noise_image(tmp_path / 'noise.png')
+    root, app, controller, errors = make(image)
+    controller.start()
+    show(root, app)
+    focus(root, xdotool)
+    click_at(app, xdotool, 60, 80)
+    pump(root, lambda: controller.idle and controller.doc.draft.prob is not None, 30, 'the prediction')
+    controller.doc.paint([(60, 60), (60, 100)], 5)
+    controller._must_wait = lambda: True     # as while a slow prediction runs: the save is queued behind it
+    proc = answer_dialog(x_display, 'Quit', 'alt+y')
+    xdotool('key', 'ctrl+q')
+    assert not pump_until_closed(root, proc) and proc.returncode == 0
+    assert app._quit_pending and not (out / 'noise.json').exists()
+    second = answer_dialog(x_display, 'Quit', 'Escape', timeout=4)
+    xdotool('key', 'ctrl+q')
+    pump(root, lambda: second.poll() is not None, 30, 'the search for a second dialog')
+    assert second.returncode == 3, 'a second Quit dialog opened while the save-and-quit was waiting'
+    del controller._must_wait                # the prediction ends: the queued save runs, then the window closes
+    controller._drain()
+    with pytest.raises(tk.TclError):
+        root.winfo_exists()
+    assert not errors and len(json.loads((out / 'noise.json').read_text())['objects']) == 1
+
+
 def test_folder_mode_in_the_window(tiny_app, xdotool, x_display, tmp_path):
     make, show, out = tiny_app
     folder = tmp_path / 'images'
