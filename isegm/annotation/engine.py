@@ -19,6 +19,10 @@ from isegm.errors import InputError
 logger = logging.getLogger(__name__)
 
 BRS_MODES = ('NoBRS', 'RGB-BRS', 'DistMap-BRS', 'f-BRS-A', 'f-BRS-B', 'f-BRS-C')
+# Upper bounds of the ZoomIn / BRS settings: beyond them one click would allocate gigabytes or run for minutes.
+MAX_TARGET_SIZE = 4096
+MAX_EXPANSION = 10.0
+MAX_LBFGS_ITERS = 1000
 
 
 @dataclass(frozen=True)
@@ -39,10 +43,12 @@ class PredictorSettings:
     def validated(self) -> 'PredictorSettings':
         if self.brs_mode not in BRS_MODES:
             raise InputError(f'unknown BRS mode {self.brs_mode!r}; choose one of {", ".join(BRS_MODES)}')
-        if self.target_size < 16 or self.expansion_ratio < 1.0 or self.net_clicks_limit < 1 \
-                or self.lbfgs_max_iters < 1 or (self.max_size is not None and self.max_size < 16):
-            raise InputError('settings out of range: target size >= 16, expansion ratio >= 1, network clicks '
-                             '>= 1, L-BFGS iterations >= 1, longest side >= 16')
+        if not (16 <= self.target_size <= MAX_TARGET_SIZE and 1.0 <= self.expansion_ratio <= MAX_EXPANSION
+                and self.net_clicks_limit >= 1 and 1 <= self.lbfgs_max_iters <= MAX_LBFGS_ITERS
+                and (self.max_size is None or self.max_size >= 16)):   # also refuses NaN
+            raise InputError(f'settings out of range: target size 16..{MAX_TARGET_SIZE}, expansion ratio '
+                             f'1..{MAX_EXPANSION:g}, network clicks >= 1, L-BFGS iterations 1..{MAX_LBFGS_ITERS}, '
+                             f'longest side >= 16')
         return self
 
     def predictor_key(self) -> Tuple:

@@ -187,6 +187,12 @@ def test_settings_reach_the_predictor_from_the_next_click(model, tmp_path):
     c.apply_settings(PredictorSettings(target_size=5))   # out of range: refused with a message
     assert errors[-1][0] == 'Settings' and c.settings.brs_mode == 'f-BRS-B'
     assert len(errors) == 1
+    # no upper bound let one click try to allocate 160 GB (target size 99999) or use an infinite crop
+    for bad in (dict(target_size=99999), dict(expansion_ratio=float('inf')), dict(expansion_ratio=float('nan')),
+                dict(expansion_ratio=1e308), dict(lbfgs_max_iters=10 ** 6)):
+        c.apply_settings(PredictorSettings(**bad))
+        assert errors[-1][0] == 'Settings' and 'out of range' in errors[-1][1] and c.settings.brs_mode == 'f-BRS-B'
+    assert len(errors) == 6
     c.close()
 
 
