@@ -63,6 +63,22 @@ def tiny_app(x_display, tiny_ckpt, tmp_path):
             pass
 
 
+def start_window(make, show, source, xdotool):
+    """The window on ``source``, started, shown and focused: ``(root, app, controller, errors)``."""
+    root, app, controller, errors = make(source)
+    controller.start()
+    show(root, app)
+    focus(root, xdotool)
+    return root, app, controller, errors
+
+
+def unsaved_object(root, app, controller, xdotool):
+    """A click at (60, 80), its prediction, and a non-empty mask whatever the random model says."""
+    click_at(app, xdotool, 60, 80)
+    pump(root, lambda: controller.idle and controller.doc.draft.prob is not None, 30, 'the prediction')
+    controller.doc.paint([(60, 60), (60, 100)], 5)
+
+
 def pump_until_closed(root, proc, timeout=40):
     """Run the loop while a dialog is answered; True when the window was destroyed meanwhile."""
     import time
@@ -87,13 +103,8 @@ def test_quit_with_unsaved_changes_asks(tiny_app, xdotool, x_display, tmp_path):
     make, show, out = tiny_app
     image = noise_image(tmp_path / 'noise.png')
     for answer in ('Escape', 'alt+n', 'alt+y'):          # Cancel stays, No discards, Yes saves
-        root, app, controller, errors = make(image)
-        controller.start()
-        show(root, app)
-        focus(root, xdotool)
-        click_at(app, xdotool, 60, 80)
-        pump(root, lambda: controller.idle and controller.doc.draft.prob is not None, 30, 'the prediction')
-        controller.doc.paint([(60, 60), (60, 100)], 5)    # a non-empty mask whatever the random model says
+        root, app, controller, errors = start_window(make, show, image, xdotool)
+        unsaved_object(root, app, controller, xdotool)
         assert controller.has_unsaved_work
         proc = answer_dialog(x_display, 'Quit', answer)
         xdotool('key', 'ctrl+q')
@@ -117,13 +128,8 @@ def test_quitting_again_while_a_save_and_quit_waits_opens_no_second_dialog(tiny_
     not open another dialog, which the queued save would destroy under the user (a TclError traceback)."""
     make, show, out = tiny_app
     image = noise_image(tmp_path / 'noise.png')
-    root, app, controller, errors = make(image)
-    controller.start()
-    show(root, app)
-    focus(root, xdotool)
-    click_at(app, xdotool, 60, 80)
-    pump(root, lambda: controller.idle and controller.doc.draft.prob is not None, 30, 'the prediction')
-    controller.doc.paint([(60, 60), (60, 100)], 5)
+    root, app, controller, errors = start_window(make, show, image, xdotool)
+    unsaved_object(root, app, controller, xdotool)
     controller._must_wait = lambda: True     # as while a slow prediction runs: the save is queued behind it
     proc = answer_dialog(x_display, 'Quit', 'alt+y')
     xdotool('key', 'ctrl+q')
@@ -147,14 +153,9 @@ def test_folder_mode_in_the_window(tiny_app, xdotool, x_display, tmp_path):
     for i in (0, 2, 3):
         noise_image(folder / f'img{i}.png', seed=i)
     (folder / 'img1.png').write_bytes(b'\x89PNG\r\n\x1a\n' + b'\x00' * 64)      # corrupt
-    root, app, controller, errors = make(folder)
-    controller.start()
-    show(root, app)
-    focus(root, xdotool)
+    root, app, controller, errors = start_window(make, show, folder, xdotool)
     assert app.progress_var.get() == '1 / 4'
-    click_at(app, xdotool, 60, 80)
-    pump(root, lambda: controller.idle and controller.doc.draft.prob is not None, 30, 'the prediction')
-    controller.doc.paint([(60, 60), (60, 100)], 5)
+    unsaved_object(root, app, controller, xdotool)
 
     proc = answer_dialog(x_display, 'Open image', 'Return')
     xdotool('key', 'n')                                  # autosave img0, img1 is corrupt: dialog, then img2
@@ -207,10 +208,7 @@ def test_settings_panel_and_failures_in_the_window(tiny_app, xdotool, x_display,
 
     make, show, out = tiny_app
     image = noise_image(tmp_path / 'noise.png')
-    root, app, controller, errors = make(image)
-    controller.start()
-    show(root, app)
-    focus(root, xdotool)
+    root, app, controller, errors = start_window(make, show, image, xdotool)
     panel = app.settings
     assert panel.net_clicks_spin.instate(['disabled'])           # NoBRS: the network sees every click
     app.display.threshold.set(0.4)
