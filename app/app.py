@@ -274,10 +274,9 @@ class AnnotationApp(ttk.Frame):
         c = self.controller
         if self._closing:
             return
-        overlay = c.render()
-        if overlay is not None:
+        if c.doc is not None:
             same_image = getattr(self, '_shown_path', None) == c.image_path
-            self.canvas.set_image(overlay, reset_view=not same_image)
+            self.canvas.set_source(c.doc.image_shape, c.render_view, reset_view=not same_image)
             self._shown_path = c.image_path
             self.objects.update_objects(c.doc.objects, c.selected_id)
             self.root.title(f'{TITLE} - {c.image_path.name}' + (' *' if c.has_unsaved_work else ''))

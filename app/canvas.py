@@ -1,8 +1,8 @@
 """Zoomable, pannable image canvas that maps screen events to image pixels.
 
 Wheel zooms at the cursor; a right-button drag pans (a short right press without movement is a
-negative click); arrow keys scroll; :meth:`CanvasImage.fit` shows the whole image. Only the visible
-part of the image is resized and drawn, so large images stay fast.
+negative click); arrow keys scroll; :meth:`CanvasImage.fit` shows the whole image. The canvas asks
+its source for the visible part only, at screen resolution, so large images stay fast.
 """
 from __future__ import annotations
 
@@ -28,8 +28,8 @@ class CanvasImage:
         self.scale = 1.0
         self.offset_x = 0.0    # image coordinate shown at canvas x = 0
         self.offset_y = 0.0
-        self._array = None
-        self._pil: Optional[Image.Image] = None
+        self._size: Optional[Tuple[int, int]] = None     # (height, width) of the image shown
+        self._render: Optional[Callable] = None
         self._photo = None
         self._item = None
         self._right_start: Optional[Tuple[int, int]] = None
@@ -69,11 +69,16 @@ class CanvasImage:
         return int(round(self.canvas.winfo_rootx() + cx)), int(round(self.canvas.winfo_rooty() + cy))
 
     # ------------------------------------------------------------------ image
-    def set_image(self, array, reset_view: bool = False) -> None:
-        """Show an RGB uint8 array; ``reset_view`` fits it to the window."""
-        first = self._array is None or self._array.shape[:2] != array.shape[:2]
-        self._array = array
-        self._pil = Image.fromarray(array)
+    def set_source(self, size: Tuple[int, int], render: Callable[[Tuple[int, int, int, int], Tuple[int, int]], object],
+                   reset_view: bool = False) -> None:
+        """Show an image of ``size`` (height, width) drawn by ``render(box, out_size)``: the part ``box``
+        (x0, y0, x1, y1, image pixels) as an RGB uint8 array of ``out_size`` (width, height). Only the
+        visible part is ever drawn, at screen resolution. ``reset_view`` fits the image to the window
+        (also done when the size changes)."""
+        size = (int(size[0]), int(size[1]))
+        first = self._size != size
+        self._size = size
+        self._render = render
         if reset_view or first:
             self.fit()
         else:
@@ -81,11 +86,11 @@ class CanvasImage:
 
     def fit(self) -> None:
         """Zoom so that the whole image is visible, centred."""
-        if self._pil is None:
+        if self._size is None:
             return
         self.canvas.update_idletasks()
         vw, vh = self.view_size()
-        w, h = self._pil.size
+        h, w = self._size
         self.scale = min(vw / w, vh / h)
         self.offset_x = (w - vw / self.scale) / 2
         self.offset_y = (h - vh / self.scale) / 2
@@ -107,26 +112,36 @@ class CanvasImage:
         self.offset_y += dy_frac * vh / self.scale
         self.redraw()
 
-    def redraw(self) -> None:
-        if self._pil is None:
-            return
+    def visible_box(self) -> Optional[Tuple[Tuple[int, int, int, int], Tuple[int, int]]]:
+        """(box, out_size) of the image part on screen, None when none is."""
+        if self._size is None:
+            return None
         vw, vh = self.view_size()
-        w, h = self._pil.size
-        # visible image box, clipped to the image
+        h, w = self._size
         x0, y0 = max(0.0, self.offset_x), max(0.0, self.offset_y)
         x1 = min(float(w), self.offset_x + vw / self.scale)
         y1 = min(float(h), self.offset_y + vh / self.scale)
-        if self._item is not None:
-            self.canvas.delete(self._item)
-            self._item = None
         if x1 <= x0 or y1 <= y0:
-            return
+            return None
         ix0, iy0, ix1, iy1 = int(x0), int(y0), min(w, int(x1) + 1), min(h, int(y1) + 1)
         out_w = max(1, int(round((ix1 - ix0) * self.scale)))
         out_h = max(1, int(round((iy1 - iy0) * self.scale)))
-        resample = Image.NEAREST if self.scale >= 2 else Image.BILINEAR
-        crop = self._pil.crop((ix0, iy0, ix1, iy1)).resize((out_w, out_h), resample)
-        self._photo = ImageTk.PhotoImage(crop)
+        return (ix0, iy0, ix1, iy1), (out_w, out_h)
+
+    def redraw(self) -> None:
+        if self._render is None:
+            return
+        if self._item is not None:
+            self.canvas.delete(self._item)
+            self._item = None
+        visible = self.visible_box()
+        if visible is None:
+            return
+        (ix0, iy0, ix1, iy1), (out_w, out_h) = visible
+        array = self._render((ix0, iy0, ix1, iy1), (out_w, out_h))
+        if array is None:
+            return
+        self._photo = ImageTk.PhotoImage(Image.fromarray(array))
         cx, cy = (ix0 - self.offset_x) * self.scale, (iy0 - self.offset_y) * self.scale
         self._item = self.canvas.create_image(int(round(cx)), int(round(cy)), image=self._photo, anchor='nw')
 

@@ -21,7 +21,7 @@ from app.worker import InferenceWorker
 from isegm.annotation.document import AnnotationDocument, AnnotationStateError
 from isegm.annotation.engine import AnnotationEngine, PredictorSettings
 from isegm.annotation.export import export_image, output_paths
-from isegm.annotation.render import render_overlay
+from isegm.annotation.render import ViewRenderer
 from isegm.annotation.storage import ProjectFileError, load_project, remove_stale_temp_files
 from isegm.annotation.workspace import Workspace
 from isegm.errors import ImageLoadError, InputError, IsegmError
@@ -77,6 +77,7 @@ class InteractiveController:
         self.image: Optional[np.ndarray] = None
         self.image_path: Optional[Path] = None
         self.doc: Optional[AnnotationDocument] = None
+        self._view: Optional[ViewRenderer] = None
         self._image_serial = 0
         self._deferred: Deque[Callable[[], None]] = deque()
         self._blocked: Optional[Tuple] = None
@@ -192,6 +193,7 @@ class InteractiveController:
         doc.prob_thresh = self.settings.prob_thresh
         doc.overwrite_finished = self.overwrite_finished
         self.image, self.image_path, self.doc = image, path, doc
+        self._view = ViewRenderer(image)
         self._image_serial += 1
         self.extreme_points = []
         self.selected_id = None
@@ -582,17 +584,18 @@ class InteractiveController:
         if self.doc is not None:
             self.doc.overwrite_finished = self.overwrite_finished
 
-    def render(self) -> Optional[np.ndarray]:
-        """The image with objects, the current mask, clicks and pending extreme points."""
-        if self.doc is None:
+    def render_view(self, box: Tuple[int, int, int, int], out_size: Tuple[int, int]) -> Optional[np.ndarray]:
+        """The part ``box`` (x0, y0, x1, y1) of the image with objects, the current mask, clicks and pending
+        extreme points, drawn at ``out_size`` (width, height): what the canvas shows."""
+        if self.doc is None or self._view is None:
             return None
         doc = self.doc
         draft = doc.draft
-        draft_mask = None if draft.is_empty else doc.current_mask()
+        draft_mask = None if draft.is_empty else (lambda sample: doc.current_mask(view=sample))
         points = list(draft.extreme_points) + list(self.extreme_points)
-        return render_overlay(self.image, doc.visible_objects(), alpha=self.alpha, draft_mask=draft_mask,
-                              clicks=draft.all_clicks(), click_radius=self.click_radius, extreme_points=points,
-                              selected_id=self.selected_id)
+        return self._view.render(box, out_size, doc.visible_objects(), alpha=self.alpha, draft_mask=draft_mask,
+                                 clicks=draft.all_clicks(), click_radius=self.click_radius,
+                                 extreme_points=points, selected_id=self.selected_id)
 
     # ------------------------------------------------------------------ saving
     def save(self) -> bool:

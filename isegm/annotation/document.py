@@ -15,7 +15,7 @@ import colorsys
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -214,16 +214,26 @@ class AnnotationDocument:
                 return obj
         raise InputError(f'no object with id {object_id}; existing ids: {[o.id for o in self.objects]}')
 
-    def current_mask(self, prob_thresh: Optional[float] = None) -> np.ndarray:
-        """Bool mask of the draft: thresholded object probability with brush edits applied."""
+    def current_mask(self, prob_thresh: Optional[float] = None,
+                     view: Optional[Callable[[np.ndarray], np.ndarray]] = None) -> np.ndarray:
+        """Bool mask of the draft: thresholded object probability with brush edits applied.
+
+        ``view`` (a pixel-picking function such as the canvas's nearest-neighbour sampler) is applied
+        to every H x W map first, so the mask of just the part on screen costs screen-size work.
+        """
         thresh = self.prob_thresh if prob_thresh is None else float(prob_thresh)
         draft = self.draft
-        prob = draft.object_prob()
-        mask = np.zeros(self.image_shape, dtype=bool) if prob is None else prob > thresh
+        pick = view if view is not None else (lambda a: a)
+        maps = [pick(m) for m in (draft.base, draft.session_prob()) if m is not None]
+        if maps:
+            prob = maps[0] if len(maps) == 1 else np.maximum(maps[0], maps[1])
+            mask = prob > thresh
+        else:   # a zero-strided view: picking from it allocates nothing of image size
+            mask = np.array(pick(np.broadcast_to(np.zeros((), dtype=bool), self.image_shape)))
         if draft.brush_add is not None:
-            mask = mask | draft.brush_add
+            mask = mask | pick(draft.brush_add)
         if draft.brush_erase is not None:
-            mask = mask & ~draft.brush_erase
+            mask = mask & ~pick(draft.brush_erase)
         return mask
 
     def model_prev_mask(self) -> Optional[np.ndarray]:
