@@ -20,6 +20,8 @@ from typing import Any, Callable, Iterable, List, NamedTuple, Optional, Sequence
 import cv2
 import numpy as np
 
+from isegm.annotation import mask_memo
+
 from isegm.errors import InputError, IsegmError
 
 DEFAULT_LABEL = 'object'
@@ -34,6 +36,15 @@ class ClickRecord(NamedTuple):
     y: int
     x: int
     is_positive: bool
+
+
+def mask_box(mask: np.ndarray) -> Optional[Tuple[int, int, int, int]]:
+    """(x0, y0, x1, y1) of the True pixels of an H x W mask (end exclusive), None for an empty mask."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
 def object_color(object_id: int) -> Tuple[int, int, int]:
@@ -55,15 +66,16 @@ class AnnotationObject:
 
     @property
     def area(self) -> int:
-        return int(np.count_nonzero(self.mask))
+        return mask_memo.fact(self.mask, 'area', lambda m: int(np.count_nonzero(m)))
 
     @property
     def bbox(self) -> Tuple[int, int, int, int]:
         """(x, y, width, height) of the mask, COCO style; zeros for an empty mask."""
-        ys, xs = np.nonzero(self.mask)
-        if ys.size == 0:
+        box = mask_memo.fact(self.mask, 'box', mask_box)
+        if box is None:
             return 0, 0, 0, 0
-        return int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)
+        x0, y0, x1, y1 = box
+        return x0, y0, x1 - x0, y1 - y0
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from isegm.annotation.document import AnnotationObject, ClickRecord
+from isegm.annotation.document import AnnotationObject, ClickRecord, mask_box
 from isegm.utils.image_io import to_rgb_uint8
 
 POSITIVE_COLOR = (0, 220, 0)
@@ -22,15 +22,6 @@ EXTREME_COLOR = (255, 200, 0)
 
 Box = Tuple[int, int, int, int]            # x0, y0, x1, y1 (image pixels, end exclusive)
 Sampler = Callable[[np.ndarray], np.ndarray]
-
-
-def mask_box(mask: np.ndarray) -> Optional[Box]:
-    """(x0, y0, x1, y1) of the True pixels (end exclusive), None for an empty mask."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(mask.any(axis=0))
-    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
 def blend_into(out: np.ndarray, mask: np.ndarray, color: Sequence[int], alpha: float, border: bool = True) -> None:

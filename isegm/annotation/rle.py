@@ -17,19 +17,45 @@ RLE = Dict[str, Union[List[int], str]]
 
 
 def mask_to_counts(mask: np.ndarray) -> List[int]:
-    """Binary mask H x W -> uncompressed COCO run lengths (column-major, starting with zeros)."""
+    """Binary mask H x W -> uncompressed COCO run lengths (column-major, starting with zeros).
+
+    Only the mask's bounding box is scanned in column-major order (with one zero row of margin
+    above and below where the image has one); everything outside it is zeros, which only lengthens
+    runs of zeros. The run boundaries found in the box are mapped back to positions in the whole mask.
+    """
     mask = np.asarray(mask)
     if mask.ndim != 2:
         raise InputError(f'a mask must be H x W, got shape {mask.shape}')
-    flat = (mask.ravel(order='F') != 0).astype(np.int8)
-    if flat.size == 0:
+    h, w = mask.shape
+    n = h * w
+    if n == 0:
         return []
-    change = np.flatnonzero(np.diff(flat)) + 1
-    bounds = np.concatenate(([0], change, [flat.size]))
-    counts = np.diff(bounds).tolist()
-    if flat[0] == 1:
-        counts.insert(0, 0)
-    return [int(c) for c in counts]
+    if mask.dtype != bool:
+        mask = mask != 0
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return [n]
+    cols = np.flatnonzero(mask.any(axis=0))
+    y0, y1 = max(0, int(rows[0]) - 1), min(h, int(rows[-1]) + 2)   # one zero row of margin where possible
+    x0, x1 = int(cols[0]), int(cols[-1]) + 1
+    bh = y1 - y0
+    block = mask[y0:y1, x0:x1].T.ravel()               # column-major order of the box
+    # a zero before and after the box: what precedes / follows it in the whole mask (or nothing)
+    seq = np.concatenate(([False], block, [False]))
+    q = np.flatnonzero(seq[1:] != seq[:-1]).astype(np.int64)   # box element q differs from element q - 1
+    change = np.empty_like(q)
+    # a run of ones starts at box element q; it ends right after box element q - 1 (the pixels skipped
+    # between two columns of the box are zeros, so a run cannot continue across them)
+    change[0::2] = _position(q[0::2], h, bh, x0, y0)
+    change[1::2] = _position(q[1::2] - 1, h, bh, x0, y0) + 1
+    change = change[change < n]                          # a run of ones that reaches the end of the mask
+    bounds = np.concatenate(([0], change, [n]))
+    return np.diff(bounds).tolist()
+
+
+def _position(k: np.ndarray, h: int, bh: int, x0: int, y0: int) -> np.ndarray:
+    """Column-major index in the whole mask (height ``h``) of element ``k`` of a box of height ``bh`` at (y0, x0)."""
+    return (x0 + k // bh) * h + y0 + k % bh
 
 
 def counts_to_mask(counts: Sequence[int], shape: Sequence[int]) -> np.ndarray:

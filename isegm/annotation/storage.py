@@ -18,7 +18,7 @@ from typing import Any, Dict, Iterator, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from isegm.annotation import rle
+from isegm.annotation import mask_memo, rle
 from isegm.annotation.document import AnnotationDocument, AnnotationObject, ClickRecord, object_color
 from isegm.errors import InputError, IsegmError
 from isegm.utils.image_io import MAX_IMAGE_PIXELS
@@ -107,6 +107,12 @@ def remove_stale_temp_files(folder: PathLike) -> int:
 
 
 # ---------------------------------------------------------------------- project <-> dict
+def encoded_mask(mask: np.ndarray) -> Dict[str, Any]:
+    """The compressed COCO RLE of a finished object's mask (encoded once per mask array; a fresh dict)."""
+    encoded = mask_memo.fact(mask, 'rle', rle.encode)
+    return {'size': list(encoded['size']), 'counts': encoded['counts']}
+
+
 def document_to_dict(doc: AnnotationDocument) -> Dict[str, Any]:
     """The finished objects of a document as a JSON-ready dict (masks as compressed COCO RLE)."""
     h, w = doc.image_shape
@@ -118,7 +124,7 @@ def document_to_dict(doc: AnnotationDocument) -> Dict[str, Any]:
             'color': list(obj.color),
             'area': obj.area,
             'bbox': list(obj.bbox),
-            'mask': rle.encode(obj.mask),
+            'mask': encoded_mask(obj.mask),
             'clicks': [[c.y, c.x, bool(c.is_positive)] for c in obj.clicks],
             'extreme_points': [list(p) for p in obj.extreme_points],
         })
@@ -223,13 +229,13 @@ def load_project(path: PathLike, image_shape: Optional[Sequence[int]] = None,
     return document_from_dict(data, image_shape=image_shape, image_name=image_name)
 
 
-def mask_png_bytes(array: np.ndarray) -> bytes:
-    """Encode a uint8/uint16 H x W or RGB array as PNG bytes (Pillow)."""
+def mask_png_bytes(array: np.ndarray, compress_level: int = 6) -> bytes:
+    """Encode a uint8/uint16 H x W or RGB array as PNG bytes (Pillow; zlib level ``compress_level``)."""
     from PIL import Image
     arr = np.ascontiguousarray(array)
     if arr.dtype == np.uint16 and arr.ndim != 2:
         raise InputError('uint16 PNGs must be single channel')
     img = Image.fromarray(arr if arr.dtype == np.uint16 else arr.astype(np.uint8))
     buf = io.BytesIO()
-    img.save(buf, format='PNG')
+    img.save(buf, format='PNG', compress_level=compress_level)
     return buf.getvalue()

@@ -49,3 +49,26 @@ def test_damaged_rle_raises():
         rle.decode({'size': [5, 6], 'counts': good['counts']})
     with pytest.raises(InputError):
         rle.decode('not an rle')
+
+
+def test_encode_matches_pycocotools_where_objects_touch_the_borders():
+    """Counts are found inside the mask's bounding box: objects in corners, along edges, spanning the full
+    height or width, single pixels and uint8 masks must still give pycocotools' exact string."""
+    rng = np.random.default_rng(7)
+    for i in range(1500):
+        h, w = (int(v) for v in rng.integers(1, 13, 2))
+        m = rng.random((h, w)) < rng.random()
+        kind = i % 5
+        if kind == 1:                            # a single pixel, often on an edge
+            m[:] = False
+            m[rng.choice([0, h - 1, rng.integers(h)]), rng.choice([0, w - 1, rng.integers(w)])] = True
+        elif kind == 2:                          # full-height columns
+            m[:] = False
+            m[:, rng.integers(w):rng.integers(w) + 2] = True
+        elif kind == 3:                          # bottom rows only
+            m[:rng.integers(h + 1)] = False
+        elif kind == 4:
+            m = m.astype(np.uint8) * rng.integers(1, 256)
+        theirs = mask_utils.encode(np.asfortranarray((m != 0).astype(np.uint8)))['counts'].decode('ascii')
+        assert rle.encode(m)['counts'] == theirs, m
+        assert sum(rle.mask_to_counts(m)) == h * w

@@ -301,3 +301,49 @@ def test_a_folder_that_cannot_be_written_is_named_in_the_error_and_the_work_stay
     with pytest.raises(OSError, match='cannot write img.json in .*file.txt') as info:
         export_image(doc, np.zeros((H, W, 3), np.uint8), out, 'img')
     assert '.isegm-tmp' not in str(info.value) and doc.is_modified
+
+
+def test_saving_again_rewrites_only_what_changed_and_the_coco_file_equals_a_fresh_build(tmp_path):
+    """Unchanged objects' PNGs are not encoded again; a changed object, a file replaced or deleted by
+    someone else, and the COCO entries (kept from the export instead of read back) stay exact."""
+    import gc
+
+    from isegm.annotation import export as export_module
+    from isegm.annotation import mask_memo
+    doc = make_doc(3)
+    image = np.random.default_rng(0).integers(0, 255, (H, W, 3), dtype=np.uint8)
+    export_image(doc, image, tmp_path, 'img')
+    inode = {k: (tmp_path / f'img_{k}.png').stat().st_ino for k in (1, 2, 3)}
+    export_image(doc, image, tmp_path, 'img')                       # nothing changed
+    assert {k: (tmp_path / f'img_{k}.png').stat().st_ino for k in (1, 2, 3)} == inode
+    doc.reopen_object(3)                        # object 3 changes; 2 is replaced on disk, 1's file is deleted
+    doc.paint([(40, 60)], radius=3)
+    doc.finish_object()
+    Image.fromarray(np.zeros((H, W), np.uint8)).save(tmp_path / 'img_2.png')
+    (tmp_path / 'img_1.png').unlink()
+    export_image(doc, image, tmp_path, 'img')
+    for k, obj in enumerate(doc.objects, start=1):
+        np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / f'img_{k}.png')) > 0, obj.mask)
+    assert (tmp_path / 'img_3.png').stat().st_ino != inode[3]
+    primed = json.loads((tmp_path / 'coco.json').read_text())
+    export_module._COCO_CACHE.clear()
+    fresh = export_module.build_coco(tmp_path)                      # everything read back from the files
+    primed['info'] = fresh['info'] = None
+    assert primed == fresh
+    # the remembered facts go with the masks
+    key = id(doc.objects[0].mask)
+    assert key in mask_memo._MEMO
+    del doc
+    gc.collect()
+    assert key not in mask_memo._MEMO
+
+
+def test_document_dict_does_not_share_the_remembered_encoding():
+    doc = make_doc(1)
+    first = document_to_dict(doc)
+    first['objects'][0]['mask']['size'].append(99)
+    first['objects'][0]['mask']['counts'] = 'x'
+    again = document_to_dict(doc)['objects'][0]['mask']
+    assert again['size'] == [H, W] and again['counts'] != 'x'
+    np.testing.assert_array_equal(mask_utils.decode({'size': again['size'], 'counts': again['counts'].encode()}),
+                                  doc.objects[0].mask)
