@@ -81,6 +81,9 @@ class InteractiveController:
         self._image_serial = 0
         self._deferred: Deque[Callable[[], None]] = deque()
         self._blocked: Optional[Tuple] = None
+        self._saving = False
+        self._closed = False
+        self._extreme_pending = False   # an extreme-point prediction runs: clicks wait for its result
 
     # ------------------------------------------------------------------ status
     @property
@@ -96,7 +99,7 @@ class InteractiveController:
         if self.last_latency is not None:
             parts.append(f'last: {self.last_latency * 1000:.0f} ms')
         if self.busy:
-            parts.append('computing...')
+            parts.append('saving...' if self._saving else 'computing...')
         parts.append(f'mode: {self.mode}')
         if len(self.workspace) > 1:
             parts.append(f'image {self.workspace.progress}')
@@ -203,11 +206,7 @@ class InteractiveController:
         self._notify()
 
     def _switch(self, move: Callable[[], Optional[Path]]) -> None:
-        def run():
-            if not self._autosave_before_leaving():
-                return
-            self._open_stepping(move)
-        self._run_or_defer(run)
+        self._run_or_defer(lambda: self._autosave_before_leaving(lambda: self._open_stepping(move)))
 
     def next_image(self) -> None:
         """Autosave, then the next readable image of the folder (n, PageDown)."""
@@ -224,9 +223,7 @@ class InteractiveController:
     def open_source(self, source: Path, output: Optional[Path] = None) -> None:
         """Autosave, then open another image or folder (File menu); a bad path is reported. The output
         folder is ``output``, else the session's (``--output``), else the source's own."""
-        def run():
-            if not self._autosave_before_leaving():
-                return
+        def open_it():
             try:
                 workspace = Workspace(source, output=output if output is not None else self.output)
             except InputError as exc:
@@ -235,27 +232,39 @@ class InteractiveController:
             old, self.workspace = self.workspace, workspace
             if not self.start():
                 self.workspace = old
-        self._run_or_defer(run)
+        self._run_or_defer(lambda: self._autosave_before_leaving(open_it))
 
     def save_then(self, callback: Callable[[], None], on_failure: Optional[Callable[[], None]] = None) -> None:
         """After the running prediction and queued commands: save (finishing the open object) and,
         if that worked, call ``callback`` (quitting). A failed save is reported, then ``on_failure`` runs."""
-        def run():
-            if self._autosave_before_leaving():
-                callback()
-            elif on_failure is not None:
-                on_failure()
-        self._run_or_defer(run)
+        self._run_or_defer(lambda: self._autosave_before_leaving(callback, on_failure))
 
-    def _autosave_before_leaving(self) -> bool:
+    def _autosave_before_leaving(self, then: Callable[[], None],
+                                 on_failure: Optional[Callable[[], None]] = None) -> None:
+        """Finish the open object, save if the objects changed, then call ``then`` (after the background
+        save, only if it worked; a failed save is reported and ``on_failure`` runs instead)."""
         doc = self.doc
         if doc is None:
-            return True
-        if not doc.draft.is_empty:
-            doc.finish_object()
+            then()
+            return
+        note = ''
+        if not doc.draft.is_empty and doc.finish_object() is None:
+            note = ('the open object was not kept: all its pixels belong to finished objects (tick "New objects '
+                    'overwrite" to let it take them)')
+
+        def leave(ok: bool = True) -> None:
+            if not ok:
+                if on_failure is not None:
+                    on_failure()
+                return
+            then()
+            if note:
+                self.message = f'{note}; {self.message}' if self.message else note
+                self._notify()
         if doc.is_modified:
-            return self.save()
-        return True
+            self._save(leave)
+        else:
+            leave()
 
     # ------------------------------------------------------------------ queueing
     def _must_wait(self) -> bool:
@@ -319,32 +328,44 @@ class InteractiveController:
 
     # ------------------------------------------------------------------ clicks and modes
     def add_click(self, y: float, x: float, is_positive: bool) -> None:
-        """A left (positive) or right (negative) click at image pixel (y, x)."""
+        """A left (positive) or right (negative) click at image pixel (y, x), in the current mode.
+
+        While an extreme-point prediction runs, clicks wait for its result and are then taken in the
+        mode of that moment (click mode: corrections of the new mask), so none becomes a stray fifth
+        extreme point or lands on the draft the result replaces.
+        """
         if self.doc is None:
             return
+        if self._extreme_pending or self._deferred:
+            self._deferred.append(lambda: self._click_now(y, x, is_positive, queued=True))
+            self._notify()
+            return
+        self._click_now(y, x, is_positive, queued=False)
+
+    def _click_now(self, y: float, x: float, is_positive: bool, queued: bool) -> None:
+        """Apply a click; ``queued``: run from the queue, so the worker is idle and nothing must wait."""
         if self.mode == 'extreme':
             if is_positive:
-                self._run_or_defer(lambda: self._add_extreme_point(y, x))
+                if queued:
+                    self._add_extreme_point(y, x)
+                else:
+                    self._run_or_defer(lambda: self._add_extreme_point(y, x))
             return
         if self.mode == 'brush':
-            self.paint([(y, x)])
+            if queued:
+                self._paint_now([(y, x)], self.brush_erase)
+            else:
+                self.paint([(y, x)])
             return
-
-        def run():
-            self.message = ''
-            try:
-                self.doc.add_click(y, x, is_positive)
-            except InputError as exc:
-                self.message = str(exc)
-                self._notify()
-                return
-            self._request_prediction()
+        self.message = ''
+        try:
+            self.doc.add_click(y, x, is_positive)
+        except InputError as exc:
+            self.message = str(exc)
             self._notify()
-        if self._deferred:
-            self._deferred.append(run)
-            self._notify()
-        else:
-            run()
+            return
+        self._request_prediction()
+        self._notify()
 
     def set_mode(self, mode: str) -> None:
         if mode not in MODES:
@@ -379,6 +400,7 @@ class InteractiveController:
         doc, image, engine = self.doc, self.image, self.engine
 
         def done(mask, seconds):
+            self._extreme_pending = False
             self.last_latency = seconds
             if doc is self.doc:
                 try:
@@ -392,12 +414,14 @@ class InteractiveController:
             self._notify()
 
         def failed(exc):
+            self._extreme_pending = False
             self.extreme_points = []
             self._error('Extreme points', _describe(exc))
             self._drain()
             self._notify()
 
         self.worker.submit(lambda: engine.predict_extreme(image, points), done, failed)
+        self._extreme_pending = True
         self._notify()
 
     def paint(self, points: Sequence[Tuple[float, float]], erase: Optional[bool] = None) -> None:
@@ -406,11 +430,11 @@ class InteractiveController:
             return
         erase = self.brush_erase if erase is None else erase
         pts = list(points)
+        self._run_or_defer(lambda: self._paint_now(pts, erase))
 
-        def run():
-            self.doc.paint(pts, self.brush_radius, erase=erase)
-            self._notify()
-        self._run_or_defer(run)
+    def _paint_now(self, points: Sequence[Tuple[float, float]], erase: bool) -> None:
+        self.doc.paint(points, self.brush_radius, erase=erase)
+        self._notify()
 
     # ------------------------------------------------------------------ history and objects
     def undo(self) -> None:
@@ -458,7 +482,7 @@ class InteractiveController:
                 return
             self.selected_id = obj.id
             self.message = f'object {obj.id} finished ({obj.area} px)'
-            self.save()
+            self._save()
         self._run_or_defer(run)
 
     def partially_finish(self) -> None:
@@ -598,22 +622,47 @@ class InteractiveController:
                                  extreme_points=points, selected_id=self.selected_id)
 
     # ------------------------------------------------------------------ saving
-    def save(self) -> bool:
-        """Write the project file and all exports now (Ctrl+S). Returns success."""
-        if self.doc is None:
-            return False
-        try:
-            export_image(self.doc, self.image, self.workspace.output_dir, self.workspace.stem(self.image_path))
-        except (OSError, IsegmError) as exc:
-            self._error('Save', f'{exc}\nYour work is still in memory; fix the problem and save again.')
-            return False
-        self.message = f'saved to {self.workspace.output_dir}'
+    def _save(self, on_done: Callable[[bool], None] = lambda ok: None) -> None:
+        """Write the project file and all exports of the current image on the worker thread, so the window
+        stays responsive; commands given meanwhile wait for it in order. ``on_done(success)`` runs on the
+        GUI thread afterwards. The objects are saved as they are now (a snapshot: masks are immutable);
+        a failure is reported and the document stays unsaved. Call when the worker is idle."""
+        doc = self.doc
+        if doc is None:
+            on_done(False)
+            return
+        snapshot, image = doc.snapshot(), self.image
+        out_dir, stem = self.workspace.output_dir, self.workspace.stem(self.image_path)
+        self._saving = True
+
+        def job():
+            export_image(snapshot, image, out_dir, stem)
+
+        def done(_, seconds):
+            doc.mark_saved(snapshot.serial)
+            self.message = f'saved to {out_dir}'
+            logger.info('saved %s in %.2f s', stem, seconds)
+            self._after_save(on_done, True)
+
+        def failed(exc):
+            text = str(exc) if isinstance(exc, (OSError, IsegmError)) else f'{type(exc).__name__}: {exc}'
+            self._error('Save', f'{text}\nYour work is still in memory; fix the problem and save again.')
+            self._after_save(on_done, False)
+
+        self.worker.submit(job, done, failed)
         self._notify()
-        return True
+
+    def _after_save(self, on_done: Callable[[bool], None], ok: bool) -> None:
+        self._saving = False
+        on_done(ok)
+        if self._closed:       # quitting after the save closed the window
+            return
+        self._drain()
+        self._notify()
 
     def request_save(self) -> None:
         """Ctrl+S: saves after the running prediction and queued commands."""
-        self._run_or_defer(self.save)
+        self._run_or_defer(self._save)
 
     @property
     def has_unsaved_work(self) -> bool:
@@ -623,6 +672,7 @@ class InteractiveController:
                                          or bool(self.extreme_points))
 
     def close(self) -> None:
+        self._closed = True
         self.worker.close()
 
 

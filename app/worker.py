@@ -1,4 +1,4 @@
-"""A single background thread for inference; results are collected on the GUI thread by ``poll``.
+"""A single background thread for inference and saving; results are collected on the GUI thread by ``poll``.
 
 The GUI thread submits one job at a time (the controller keeps at most one in flight and queues
 later commands itself). Tk is never touched from the worker: results wait in a queue until the Tk
@@ -48,8 +48,8 @@ class InferenceWorker:
                 result = fn()
             except BaseException as exc:  # noqa: BLE001 - every failure goes back to the GUI
                 # the GUI shows the message in a dialog; the traceback only at debug level
-                logger.error('inference failed: %s: %s', type(exc).__name__, exc)
-                logger.debug('inference traceback', exc_info=True)
+                logger.error('background job failed: %s: %s', type(exc).__name__, exc)
+                logger.debug('background job traceback', exc_info=True)
                 self._results.put((on_error, (exc,)))
             else:
                 self._results.put((on_done, (result, time.perf_counter() - start)))

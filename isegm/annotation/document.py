@@ -216,9 +216,24 @@ class AnnotationDocument:
         """True when something would be lost by closing now (modified objects or an open draft)."""
         return self.is_modified or not self.draft.is_empty
 
-    def mark_saved(self) -> None:
-        """Record that the current objects are on disk."""
-        self._saved_serial = self._state.serial
+    @property
+    def serial(self) -> int:
+        """Version of the finished objects: changes whenever they do (and back on undo)."""
+        return self._state.serial
+
+    def mark_saved(self, serial: Optional[int] = None) -> None:
+        """Record that the current objects (or the version ``serial`` of them) are on disk."""
+        self._saved_serial = self._state.serial if serial is None else int(serial)
+
+    def snapshot(self) -> 'AnnotationDocument':
+        """The finished objects as they are now, in a new document without draft or history. Masks are
+        shared, not copied (they are never modified in place): what a background save writes while
+        editing goes on. Its :attr:`serial` is this document's."""
+        copy = AnnotationDocument(self.image_shape, self.image_name, self.prob_thresh, self.overwrite_finished)
+        copy._state = _State(objects=self._state.objects, next_id=self._state.next_id, serial=self._state.serial)
+        copy._serial_counter = self._serial_counter
+        copy._saved_serial = self._saved_serial
+        return copy
 
     def get_object(self, object_id: int) -> AnnotationObject:
         for obj in self.objects:

@@ -187,3 +187,74 @@ def test_engine_refuses_models_given_in_the_wrong_role(model):
     with pytest.raises(InputError, match='--checkpoint'):
         AnnotationEngine(model, extreme_model=model)
     assert AnnotationEngine(model, extreme_model=extreme).has_extreme_model
+
+
+def test_saving_runs_in_the_background_and_later_commands_wait_in_order(model, tmp_path):
+    """Space saves on the worker thread: the window stays responsive (a click is recorded at once), the
+    file holds the objects as they were at Space, and an undo given during the save applies after it."""
+    c, errors = make_controller(model, make_folder(tmp_path, 1))
+    project = tmp_path / 'annotations' / 'img0.json'
+    c.brush_radius = 4
+    c.paint([(20, 20), (20, 40)])
+    c.finish_object()
+    assert c.busy and 'saving...' in c.status_text()     # submitted; its result is taken only by poll()
+    c.add_click(45, 60, True)                             # recorded now, predicted after the save
+    c.undo()                                              # undoes that click, after the save (queued)
+    c.undo()                                              # undoes Space
+    assert len(c.doc.draft.clicks) == 1 and len(c.doc.objects) == 1
+    wait_idle(c)
+    assert not errors
+    saved = json.loads(project.read_text())
+    assert len(saved['objects']) == 1 and saved['objects'][0]['area'] > 0
+    assert len(c.doc.objects) == 0 and c.doc.is_modified   # the undo came after the save: not on disk
+    assert 'saving...' not in c.status_text()
+    c.redo()
+    wait_idle(c)
+    assert len(c.doc.objects) == 1 and not c.doc.is_modified   # back to the saved version
+    c.close()
+
+
+def test_switching_images_says_when_the_open_object_had_no_pixels_of_its_own(model, tmp_path):
+    c, errors = make_controller(model, make_folder(tmp_path, 2))
+    c.brush_radius = 10
+    c.paint([(30, 30), (30, 50)])
+    c.finish_object()
+    wait_idle(c)
+    c.brush_radius = 3
+    c.paint([(30, 40)])                 # a second object entirely under the first (overwrite is off)
+    c.next_image()
+    wait_idle(c)
+    assert c.image_path.name == 'img1.png' and not errors
+    assert 'not kept' in c.message and 'overwrite' in c.message
+    saved = json.loads((tmp_path / 'annotations' / 'img0.json').read_text())
+    assert len(saved['objects']) == 1
+    c.close()
+
+
+@pytest.mark.parametrize('toggle_first', [False, True])
+def test_clicks_during_an_extreme_point_prediction_correct_its_result(model, tmp_path, toggle_first):
+    """Clicks made while the extreme-point mask is computed wait for it and refine it; before, a click in
+    extreme mode became a stray fifth point, and one after toggling to click mode went onto the old draft
+    (replaced by the result) and was never predicted."""
+    import isegm
+    engine = AnnotationEngine(model, extreme_model=isegm.load_model('isegm_compact_extreme'))
+    c = InteractiveController(engine, Workspace(make_folder(tmp_path, 1)), model_name='tiny',
+                              settings=PredictorSettings(use_zoom_in=False, with_flip=False))
+    assert c.open_image()
+    c.set_mode('extreme')
+    for y, x in [(10, 40), (35, 10), (60, 40), (35, 70)]:
+        c.add_click(y, x, True)
+    assert c.busy and c.extreme_points == [(10, 40), (35, 10), (60, 40), (35, 70)]
+    if toggle_first:
+        c.toggle_extreme_mode()
+        assert c.mode == 'click'
+    c.add_click(30, 40, True)
+    c.add_click(50, 60, False)
+    assert not c.doc.draft.clicks and len(c.extreme_points) == (0 if toggle_first else 4)   # nothing applied yet
+    wait_idle(c)
+    draft = c.doc.draft
+    assert c.mode == 'click' and c.extreme_points == []
+    assert draft.extreme_points == ((10, 40), (35, 10), (60, 40), (35, 70))
+    assert [tuple(k) for k in draft.clicks] == [(30, 40, True), (50, 60, False)]
+    assert draft.prob_clicks == 2 and draft.prob is not None         # predicted from the extreme mask
+    c.close()
