@@ -9,6 +9,7 @@ LimitLongestSide 800 (inactive on GrabCut, keeps the network input small with ``
 ``--fast on|off`` switches the model's fast inference path (``auto``: as ``load_model`` leaves it, on). Each
 (model, mode) runs in its own process so that the peak RSS is that run's own; ``--repeat N`` runs N such
 processes and pools their clicks (the median is then robust to a noisy neighbour on a shared machine).
+``--annotation`` times the annotation tool itself instead (canvas redraws and saves on a large image).
 Prints a table: per-click median and p90, first click (``set_input_image`` + the first prediction; the
 simulated user's click, a distance transform over the ground truth, is not timed) as the
 median over all images, ``first_cold_s`` = the first image of a fresh process (oneDNN primitives and buffers
@@ -51,6 +52,9 @@ def parse_args(argv=None):
                    help='fast inference path (if the engine has one): on/off/auto')
     p.add_argument('--repeat', type=int, default=1, help='fresh processes per (model, mode); clicks are pooled')
     p.add_argument('--config', default=None)
+    p.add_argument('--annotation', action='store_true',
+                   help='instead of clicks: time the annotation tool\'s redraws and saves on the first image '
+                        'resized to --image-size (default 6000x4000), with 5 objects and an open one')
     p.add_argument('--single', action='store_true', help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -115,6 +119,8 @@ def main(argv=None):
     args = parse_args(argv)
     if args.single:
         return run_single(args)
+    if args.annotation:
+        return run_annotation(args)
     rows = []
     for ckpt in (args.checkpoint or [None]):
         for mode in args.modes.split(','):
@@ -144,6 +150,82 @@ def main(argv=None):
     print('|' + '|'.join('-' * (w + 2) for w in widths) + '|')
     for r in rows:
         print('| ' + ' | '.join(fmt(r[c]).rjust(w) for c, w in zip(cols, widths)) + ' |')
+    return 0
+
+
+def run_annotation(args, repeats: int = 5) -> int:
+    """Median seconds of the annotation tool's own work (no network) on one large image: canvas redraws
+    (what the window shows after every click or zoom) and saves (Space), plus the peak RSS."""
+    import tempfile
+
+    import cv2
+    import numpy as np
+    from PIL import Image
+
+    from isegm.annotation.document import AnnotationDocument
+    from isegm.annotation.export import export_image
+    from isegm.annotation.render import ViewRenderer, render_overlay
+    from isegm.data.datasets.eval_sets import GrabCutDataset
+    from isegm.utils.config import load_config
+
+    cfg = load_config(args.config)
+    w, h = (int(v) for v in (args.image_size or '6000x4000').lower().split('x'))
+    dataset = GrabCutDataset(cfg['GRABCUT_PATH'])
+    name = args.images.split(',')[0]
+    sample = next(dataset.get_sample(i) for i in range(len(dataset)) if dataset.items[i][2] == name)
+    image = cv2.resize(sample.image, (w, h), interpolation=cv2.INTER_CUBIC)   # a photo's texture, large
+    gt = cv2.resize(sample.gt_mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+    doc = AnnotationDocument((h, w), image_name=f'{name}.png')
+    yy, xx = np.ogrid[:h, :w]
+    shapes = [gt] + [((yy - h * cy) / (h * 0.08)) ** 2 + ((xx - w * cx) / (w * 0.06)) ** 2 <= 1
+                     for cy, cx in ((0.15, 0.15), (0.2, 0.85), (0.85, 0.15), (0.85, 0.85))]
+    for mask in shapes:
+        doc.set_initial_mask(mask.astype(np.float32), as_prev_mask=False)
+        doc.finish_object()
+    doc.set_initial_mask((((yy - h * 0.5) / (h * 0.1)) ** 2 + ((xx - w * 0.3) / (w * 0.1)) ** 2 <= 1)
+                         .astype(np.float32))          # the open object
+
+    def median_time(fn, n=repeats):
+        times = []
+        for _ in range(n):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+        return float(np.median(times))
+
+    view_w, view_h = 1000, int(round(1000 * h / w))
+    viewer = ViewRenderer(image)
+
+    def redraw(box, size, fresh):
+        if fresh:
+            viewer._cache_key = None        # a pan or zoom: the image part is resampled too
+        viewer.render(box, size, doc.visible_objects(), draft_mask=lambda sample: doc.current_mask(view=sample),
+                      clicks=doc.draft.all_clicks())
+    rows = []
+    fit = ((0, 0, w, h), (view_w, view_h))
+    zoom = ((w // 2 - 250, h // 2 - 150, w // 2 + 250, h // 2 + 150), (1000, 600))
+    redraw(*fit, True)                      # builds the image pyramid once (at image load)
+    rows.append(('redraw after a click, whole image in view', median_time(lambda: redraw(*fit, False))))
+    rows.append(('redraw after a zoom or pan, whole image in view', median_time(lambda: redraw(*fit, True))))
+    rows.append(('redraw after a click, 2x zoom', median_time(lambda: redraw(*zoom, False))))
+    rows.append(('full-resolution overlay (the preview; the canvas before)',
+                 median_time(lambda: Image.fromarray(render_overlay(image, doc.visible_objects(),
+                                                                      draft_mask=doc.current_mask())))))
+    with tempfile.TemporaryDirectory() as out:
+        snapshot = doc.snapshot()
+        rows.append(('save, first time (5 objects)', median_time(lambda: export_image(snapshot, image, out, name), 1)))
+        rows.append(('save again, nothing changed', median_time(lambda: export_image(snapshot, image, out, name))))
+        doc.finish_object()
+        snapshot = doc.snapshot()
+        rows.append(('save after one more object (Space)', median_time(lambda: export_image(snapshot, image, out, name), 1)))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f'annotation tool on {name} resized to {w}x{h}, 5 objects + an open one (median of {repeats}; '
+          f'peak RSS {rss:.0f} MB)')
+    width = max(len(r[0]) for r in rows)
+    print(f'| {"operation".ljust(width)} | seconds |')
+    print(f'|{"-" * (width + 2)}|---------|')
+    for label, t in rows:
+        print(f'| {label.ljust(width)} | {t:7.3f} |')
     return 0
 
 

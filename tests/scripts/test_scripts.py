@@ -60,3 +60,16 @@ def test_benchmark_prints_table(reference_dir, datasets_dir):
     assert cells['mode'] == 'NoBRS' and cells['runs'] == '2'
     assert cells['clicks'] == '4'   # 2 processes x 1 image x 2 clicks, pooled
     assert float(cells['median_s']) > 0 and float(cells['first_cold_s']) > 0 and float(cells['peak_rss_mb']) > 100
+
+
+def test_benchmark_annotation_prints_its_table(datasets_dir):
+    res = _run(['scripts/benchmark.py', '--annotation', '--images', '124080', '--image-size', '900x600'])
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert '124080 resized to 900x600' in res.stdout
+    rows = {}
+    for line in res.stdout.splitlines():
+        cells = [c.strip() for c in line.strip('|').split('|')]
+        if line.startswith('|') and len(cells) == 2 and cells[1].replace('.', '').isdigit():
+            rows[cells[0]] = float(cells[1])
+    assert len(rows) == 7 and all(t > 0 for t in rows.values())
+    assert any(k.startswith('save after one more object') for k in rows)
