@@ -233,13 +233,20 @@ class AnnotationApp(ttk.Frame):
         """Close the window (Ctrl+Q, File > Quit, the window's close button); asks when work is unsaved.
 
         Yes saves first (after the running prediction and queued commands) and quits only if the save
-        worked; No quits without saving; Cancel keeps the window.
+        worked; No quits without saving; Cancel keeps the window. While a save (Space) still runs in the
+        background, quitting waits for it and asks only if something is left unsaved.
         """
         c = self.controller
         if self._closing:
             return
         if self._quit_pending:   # a save-and-quit already waits for the running prediction: no second dialog
             c.message = 'saving before quitting...'
+            self.refresh()
+            return
+        if c.saving:             # Space's save still runs: ask (only if work is left unsaved) once it is done
+            self._quit_pending = True
+            c.message = 'finishing the save before quitting...'
+            c.run_when_idle(self._quit_after_save)
             self.refresh()
             return
         if c.has_unsaved_work:
@@ -255,6 +262,10 @@ class AnnotationApp(ttk.Frame):
                 self.refresh()
                 return
         self._close()
+
+    def _quit_after_save(self) -> None:
+        self._quit_pending = False
+        self.quit_app()
 
     def _quit_failed(self) -> None:
         """The save before quitting failed (reported in a dialog): the window stays, quitting asks again."""

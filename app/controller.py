@@ -652,6 +652,15 @@ class InteractiveController:
         self.worker.submit(job, done, failed)
         self._notify()
 
+    @property
+    def saving(self) -> bool:
+        """True while a save runs on the worker thread (its result not yet taken by :meth:`poll`)."""
+        return self._saving
+
+    def run_when_idle(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` after the running prediction or save and the commands queued before it."""
+        self._run_or_defer(fn)
+
     def _after_save(self, on_done: Callable[[bool], None], ok: bool) -> None:
         self._saving = False
         on_done(ok)

@@ -159,6 +159,25 @@ def test_quitting_again_while_a_save_and_quit_waits_opens_no_second_dialog(tiny_
     assert not errors and len(json.loads((out / 'noise.json').read_text())['objects']) == 1
 
 
+def test_quitting_while_the_save_of_space_runs_waits_for_it_and_asks_nothing(tiny_app, xdotool, x_display,
+                                                                             tmp_path):
+    """Space saves in the background; quitting right after must neither cut that save off nor ask about work
+    the user already saved (a "No" would have meant "I saved already" and killed the write)."""
+    make, show, out = tiny_app
+    image = noise_image(tmp_path / 'noise.png')
+    root, app, controller, errors = start_window(make, show, image, xdotool)
+    unsaved_object(root, app, controller, xdotool)
+    controller.finish_object()               # the save is on the worker; its result not yet taken
+    assert controller.saving
+    dialog = answer_dialog(x_display, 'Quit', 'Escape', timeout=4)
+    app.quit_app()
+    assert pump_until_destroyed(root), 'the window did not close after the save'
+    pump_dialog = dialog.wait(30)
+    assert pump_dialog == 3, 'a Quit dialog asked about work that was being saved'
+    assert not errors and len(json.loads((out / 'noise.json').read_text())['objects']) == 1
+    assert (out / 'noise_preview.png').exists() and (out / 'coco.json').exists()
+
+
 def test_folder_mode_in_the_window(tiny_app, xdotool, x_display, tmp_path):
     make, show, out = tiny_app
     folder = tmp_path / 'images'
