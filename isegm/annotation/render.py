@@ -176,13 +176,15 @@ class ViewRenderer:
             raise ValueError(f'view size must be positive, got {out_size}')
         out = self.base(box, (ow, oh))
         sample = nearest_sampler(box, (ow, oh))
+        x0, y0, x1, y1 = box
         for obj in objects:
-            blend_into(out, sample(obj.mask), obj.color, _object_alpha(obj, alpha, selected_id))
+            ox, oy, ow_, oh_ = obj.bbox          # remembered per mask: objects off screen cost nothing
+            if ox < x1 and oy < y1 and ox + ow_ > x0 and oy + oh_ > y0:
+                blend_into(out, sample(obj.mask), obj.color, _object_alpha(obj, alpha, selected_id))
         if draft_mask is not None:
             m = draft_mask(sample)
             if m is not None:
                 blend_into(out, m, DRAFT_COLOR, alpha)
-        x0, y0, x1, y1 = box
         sx, sy = ow / (x1 - x0), oh / (y1 - y0)
 
         def to_view(y: float, x: float) -> Tuple[int, int]:
