@@ -84,6 +84,7 @@ class InteractiveController:
         self._saving = False
         self._closed = False
         self._extreme_pending = False   # an extreme-point prediction runs: clicks wait for its result
+        self._leaving = False           # an image switch (or quit) is saving: clicks wait, then are dropped
 
     # ------------------------------------------------------------------ status
     @property
@@ -262,7 +263,12 @@ class InteractiveController:
                 self.message = f'{note}; {self.message}' if self.message else note
                 self._notify()
         if doc.is_modified:
-            self._save(leave)
+            self._leaving = True
+
+            def saved(ok: bool) -> None:
+                self._leaving = False
+                leave(ok)
+            self._save(saved)
         else:
             leave()
 
@@ -272,6 +278,21 @@ class InteractiveController:
             return True
         draft = self.doc.draft if self.doc is not None else None
         return bool(draft is not None and draft.needs_prediction and self._blocked != (draft.session, draft.clicks))
+
+    def _for_this_image(self, fn: Callable[[], None]) -> Callable[[], None]:
+        """``fn`` bound to the image shown now: if it only runs after an image switch (it waited in the
+        queue), it is dropped with a note, since a click, stroke or object command aimed at one image must
+        not land on the next one."""
+        doc = self.doc
+
+        def run() -> None:
+            if self.doc is not doc:
+                self.message = ('a command given before the image switch was dropped: it was meant for the '
+                                'previous image')
+                self._notify()
+                return
+            fn()
+        return run
 
     def _run_or_defer(self, fn: Callable[[], None]) -> None:
         if self._deferred or self._must_wait():
@@ -336,8 +357,8 @@ class InteractiveController:
         """
         if self.doc is None:
             return
-        if self._extreme_pending or self._deferred:
-            self._deferred.append(lambda: self._click_now(y, x, is_positive, queued=True))
+        if self._extreme_pending or self._deferred or self._leaving:
+            self._deferred.append(self._for_this_image(lambda: self._click_now(y, x, is_positive, queued=True)))
             self._notify()
             return
         self._click_now(y, x, is_positive, queued=False)
@@ -349,7 +370,7 @@ class InteractiveController:
                 if queued:
                     self._add_extreme_point(y, x)
                 else:
-                    self._run_or_defer(lambda: self._add_extreme_point(y, x))
+                    self._run_or_defer(self._for_this_image(lambda: self._add_extreme_point(y, x)))
             return
         if self.mode == 'brush':
             if queued:
@@ -430,7 +451,7 @@ class InteractiveController:
             return
         erase = self.brush_erase if erase is None else erase
         pts = list(points)
-        self._run_or_defer(lambda: self._paint_now(pts, erase))
+        self._run_or_defer(self._for_this_image(lambda: self._paint_now(pts, erase)))
 
     def _paint_now(self, points: Sequence[Tuple[float, float]], erase: bool) -> None:
         self.doc.paint(points, self.brush_radius, erase=erase)
@@ -450,7 +471,7 @@ class InteractiveController:
             if self.doc.undo():
                 self._request_prediction()
             self._notify()
-        self._run_or_defer(run)
+        self._run_or_defer(self._for_this_image(run))
 
     def redo(self) -> None:
         if self.doc is None:
@@ -459,7 +480,7 @@ class InteractiveController:
             if self.doc.redo():
                 self._request_prediction()
             self._notify()
-        self._run_or_defer(run)
+        self._run_or_defer(self._for_this_image(run))
 
     def reset_clicks(self) -> None:
         if self.doc is None:
@@ -468,7 +489,7 @@ class InteractiveController:
             self.extreme_points = []
             self.doc.reset_clicks()
             self._notify()
-        self._run_or_defer(run)
+        self._run_or_defer(self._for_this_image(run))
 
     def finish_object(self) -> None:
         """Space: the draft becomes an object; autosave follows."""
@@ -483,7 +504,7 @@ class InteractiveController:
             self.selected_id = obj.id
             self.message = f'object {obj.id} finished ({obj.area} px)'
             self._save()
-        self._run_or_defer(run)
+        self._run_or_defer(self._for_this_image(run))
 
     def partially_finish(self) -> None:
         """'a': freeze the current mask and continue the same object with new clicks."""
@@ -493,7 +514,7 @@ class InteractiveController:
             if self.doc.partially_finish():
                 self.message = 'part frozen: new clicks add to the object'
             self._notify()
-        self._run_or_defer(run)
+        self._run_or_defer(self._for_this_image(run))
 
     def select_object(self, object_id: Optional[int]) -> None:
         self.selected_id = object_id
@@ -511,7 +532,7 @@ class InteractiveController:
             self.selected_id = object_id
             self.message = f'editing object {object_id}: click to correct, Space to finish'
             self._notify()
-        self._run_or_defer(run)
+        self._run_or_defer(self._for_this_image(run))
 
     def delete_object(self, object_id: int) -> None:
         if self.doc is None:
@@ -526,7 +547,7 @@ class InteractiveController:
                 self.selected_id = None
             self.message = f'object {object_id} deleted (Ctrl+Z restores it)'
             self._notify()
-        self._run_or_defer(run)
+        self._run_or_defer(self._for_this_image(run))
 
     def rename_object(self, object_id: int, label: str) -> None:
         if self.doc is None:
@@ -538,7 +559,7 @@ class InteractiveController:
                 self._error('Rename object', exc)
                 return
             self._notify()
-        self._run_or_defer(run)
+        self._run_or_defer(self._for_this_image(run))
 
     def set_draft_label(self, label: str) -> None:
         if self.doc is None:
@@ -572,7 +593,7 @@ class InteractiveController:
                 return
             self.message = f'mask {Path(path).name} loaded: clicks refine it'
             self._notify()
-        self._run_or_defer(run)
+        self._run_or_defer(self._for_this_image(run))
 
     # ------------------------------------------------------------------ settings and display
     def apply_settings(self, settings: PredictorSettings) -> None:

@@ -258,3 +258,50 @@ def test_clicks_during_an_extreme_point_prediction_correct_its_result(model, tmp
     assert [tuple(k) for k in draft.clicks] == [(30, 40, True), (50, 60, False)]
     assert draft.prob_clicks == 2 and draft.prob is not None         # predicted from the extreme mask
     c.close()
+
+
+def test_commands_aimed_at_one_image_never_land_on_the_next(model, tmp_path):
+    """Clicks, strokes and object commands that wait in the queue behind an image switch were applied to
+    the image opened next: a delete meant for object 1 of one image deleted object 1 of the other. They
+    are now dropped with a note, and the switch itself still saves."""
+    c, errors = make_controller(model, make_folder(tmp_path, 2))
+    c.brush_radius = 4
+    for _ in range(2):                      # object 1 on both images
+        c.paint([(20, 20), (20, 40)])
+        c.finish_object()
+        c.next_image()
+        wait_idle(c)
+    c.previous_image()
+    wait_idle(c)
+    assert c.image_path.name == 'img0.png'
+    c.add_click(40, 60, True)               # a prediction runs: what follows waits in the queue
+    assert c.busy
+    c.next_image()
+    c.delete_object(1)                      # aimed at img0's object 1
+    c.rename_object(1, 'renamed')
+    c.add_click(10, 10, True)
+    c.paint([(50, 10)])
+    c.reopen_object(1)
+    wait_idle(c)
+    assert not errors
+    assert c.image_path.name == 'img1.png'
+    assert [o.id for o in c.doc.objects] == [1] and c.doc.objects[0].label != 'renamed'
+    assert c.doc.draft.is_empty and not c.doc.draft.clicks
+    assert 'dropped' in c.message and 'previous image' in c.message
+    saved0 = json.loads((tmp_path / 'annotations' / 'img0.json').read_text())
+    assert [o['id'] for o in saved0['objects']][0] == 1     # img0's object 1 kept; the open click became object 2
+    c.close()
+
+
+def test_a_click_during_the_save_of_an_image_switch_is_dropped_with_a_note(model, tmp_path):
+    c, errors = make_controller(model, make_folder(tmp_path, 2))
+    c.brush_radius = 4
+    c.paint([(20, 20), (20, 40)])
+    c.next_image()                          # saves img0 on the worker, then opens img1
+    assert c.busy
+    c.add_click(30, 30, True)               # on the image being left
+    wait_idle(c)
+    assert not errors and c.image_path.name == 'img1.png'
+    assert not c.doc.draft.clicks and 'dropped' in c.message
+    assert len(json.loads((tmp_path / 'annotations' / 'img0.json').read_text())['objects']) == 1
+    c.close()
