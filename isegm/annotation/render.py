@@ -33,14 +33,25 @@ def blend_into(out: np.ndarray, mask: np.ndarray, color: Sequence[int], alpha: f
     x0, y0, x1, y1 = box
     # one pixel of context, so the erosion sees the same neighbours as on the whole mask
     cx0, cy0, cx1, cy1 = max(0, x0 - 1), max(0, y0 - 1), min(mask.shape[1], x1 + 1), min(mask.shape[0], y1 + 1)
-    m = mask[cy0:cy1, cx0:cx1]
+    m8 = mask[cy0:cy1, cx0:cx1].astype(np.uint8)
     region = out[cy0:cy1, cx0:cx1]
-    color_arr = np.asarray(color, dtype=np.float32)
-    region[m] = np.clip(region[m].astype(np.float32) * (1.0 - alpha) + color_arr * alpha, 0, 255).astype(np.uint8)
+    blended = cv2.LUT(region, _blend_table(color, alpha))
     if border:
-        m8 = m.astype(np.uint8)
-        edge = (m8 - cv2.erode(m8, np.ones((3, 3), np.uint8))).astype(bool)
-        region[edge] = np.asarray(color, dtype=np.uint8)
+        edge = m8 - cv2.erode(m8, np.ones((3, 3), np.uint8))
+        scalar = tuple(float(c) for c in color) + (0.0,)
+        cv2.subtract(blended, blended, dst=blended, mask=edge)      # edge pixels to 0, then to the colour
+        cv2.add(blended, scalar, dst=blended, mask=edge)
+    # cv2.copyTo writes through the (strided) view; the assignment covers a binding that would copy it
+    written = cv2.copyTo(blended, m8, region)
+    if written is not region:
+        region[...] = written
+
+
+def _blend_table(color: Sequence[int], alpha: float) -> np.ndarray:
+    """``trunc(v * (1 - alpha) + colour * alpha)`` in float32 for every uint8 value v, per channel
+    (a 256 x 1 x 3 table for ``cv2.LUT``): the blend's arithmetic done once per value, not per pixel."""
+    values = np.arange(256, dtype=np.float32)[:, None] * (1.0 - alpha) + np.asarray(color, np.float32) * alpha
+    return np.clip(values, 0, 255).astype(np.uint8)[:, None, :]
 
 
 def blend_mask(image: np.ndarray, mask: np.ndarray, color: Sequence[int], alpha: float,

@@ -136,6 +136,27 @@ def test_full_overlay_blends_inside_the_mask_box_only_and_keeps_the_input():
     assert np.all(out[mask & ~inner] == (10, 200, 30))          # the border in the plain colour
 
 
+@pytest.mark.parametrize('alpha', [0.0, 0.25, 0.5, 0.73, 1.0])
+@pytest.mark.parametrize('border', [True, False])
+def test_blend_gives_the_per_pixel_formula_exactly(alpha, border):
+    """The table-driven blend equals trunc(v * (1 - alpha) + colour * alpha) in float32 pixel by pixel,
+    for masks that touch the image border and several blobs, with the border drawn in the plain colour."""
+    rng = np.random.default_rng(int(alpha * 100) + border)
+    img = rng.integers(0, 256, (90, 120, 3), dtype=np.uint8)
+    mask = cv2.dilate((rng.random((90, 120)) > 0.995).astype(np.uint8), np.ones((15, 15), np.uint8)).astype(bool)
+    mask[:5, 100:] = True                                   # touches the top and right edges
+    colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+    out = blend_mask(img, mask, colour, alpha, border=border)
+    expected = img.copy()
+    expected[mask] = np.clip(img[mask].astype(np.float32) * (1.0 - alpha) + np.asarray(colour, np.float32) * alpha,
+                             0, 255).astype(np.uint8)
+    if border:
+        m8 = mask.astype(np.uint8)
+        inner = cv2.erode(m8, np.ones((3, 3), np.uint8))    # outside the image counts as mask: no edge there
+        expected[(m8 - inner).astype(bool)] = colour
+    np.testing.assert_array_equal(out, expected)
+
+
 def test_bad_view_boxes_are_refused():
     r = ViewRenderer(textured(20, 30))
     with pytest.raises(ValueError, match='no pixels'):
