@@ -302,3 +302,28 @@ def test_an_extreme_point_model_or_a_bad_device_is_refused_with_a_clear_error():
     if not torch.cuda.is_available():
         with pytest.raises(InputError, match='CUDA is not available'):
             get_predictor(make_tiny_model(), 'NoBRS', 'cuda')
+
+
+def test_states_share_the_returned_map_instead_of_copying_it():
+    """Undo history costs one image-size map per click, not three: the returned map, the previous prediction
+    and ZoomIn's map are one read-only buffer, and later clicks leave a taken state unchanged."""
+    net = make_tiny_model(with_prev_mask=True)
+    image = make_image(300, 420, seed=2)
+    predictor = BasePredictor(net, 'cpu', zoom_in=ZoomIn(target_size=160, min_crop_size=60))
+    predictor.set_input_image(image)
+    clicker = _clicker((True, 150, 200), shape=(300, 420))
+    predictor.get_prediction(clicker)
+    clicker.add_click(Click(False, (100, 150)))
+    prob = predictor.get_prediction(clicker)
+    states = predictor.get_states()
+    zoom_state = states['transform_states'][0]
+    assert np.shares_memory(prob, states['prev_prediction'].numpy())
+    assert np.shares_memory(prob, zoom_state[2])
+    assert not prob.flags.writeable
+    with pytest.raises(ValueError):
+        prob[0, 0] = 0.5
+    kept = prob.copy()
+    clicker.add_click(Click(True, (160, 210)))
+    predictor.get_prediction(clicker)
+    np.testing.assert_array_equal(states['prev_prediction'].numpy()[0, 0], kept)
+    np.testing.assert_array_equal(zoom_state[2][0, 0], kept)

@@ -119,9 +119,9 @@ class ZoomIn(BaseTransform):
         return False
 
     def get_state(self) -> Tuple[Any, ...]:
+        # shared, not copied: neither array is ever written in place (each click makes new ones)
         roi_image = self._roi_image.cpu() if self._roi_image is not None else None
-        prev_probs = self._prev_probs.copy() if self._prev_probs is not None else None
-        return self._input_image_shape, self._object_roi, prev_probs, roi_image, self.image_changed
+        return self._input_image_shape, self._object_roi, self._prev_probs, roi_image, self.image_changed
 
     def set_state(self, state: Tuple[Any, ...]) -> None:
         self._input_image_shape, self._object_roi, self._prev_probs, self._roi_image, self.image_changed = state
