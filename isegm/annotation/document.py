@@ -25,6 +25,10 @@ from isegm.annotation import mask_memo
 from isegm.errors import InputError, IsegmError
 
 DEFAULT_LABEL = 'object'
+# Image-size arrays the undo history may hold beyond the current state (probability maps, masks, strokes):
+# a 24 MP image costs ~100 MB per click, so an unbounded history would grow into gigabytes on one image.
+DEFAULT_HISTORY_BYTES = 1 << 30
+MIN_UNDO_STEPS = 5      # kept whatever they cost
 
 
 class AnnotationStateError(IsegmError, RuntimeError):
@@ -164,10 +168,13 @@ class AnnotationDocument:
         prob_thresh: threshold that turns probability maps into masks (the GUI slider).
         overwrite_finished: when False (default), a newly finished object takes no pixels from
             objects finished before it; when True it takes them over.
+        history_bytes: memory the undo history may hold in arrays that the current state does not
+            use; the oldest steps are forgotten beyond it (the last ``MIN_UNDO_STEPS`` always stay).
+            None: unbounded.
     """
 
     def __init__(self, image_shape: Sequence[int], image_name: str = '', prob_thresh: float = 0.5,
-                 overwrite_finished: bool = False):
+                 overwrite_finished: bool = False, history_bytes: Optional[int] = DEFAULT_HISTORY_BYTES):
         try:
             ok = len(image_shape) >= 2 and int(image_shape[0]) > 0 and int(image_shape[1]) > 0
         except (TypeError, ValueError):
@@ -184,6 +191,8 @@ class AnnotationDocument:
         self._redo: List[_State] = []
         self._saved_serial = 0
         self._session_counter = 0
+        self.history_bytes = history_bytes
+        self.forgotten_steps = 0    # undo steps dropped to stay within history_bytes
 
     # ------------------------------------------------------------------ read access
     @property
@@ -294,6 +303,36 @@ class AnnotationDocument:
         self._undo.append(self._state)
         self._redo.clear()
         self._replace(**changes)
+        self._limit_history()
+
+    def history_memory(self) -> int:
+        """Bytes of the arrays held only by the undo/redo history (not by the current state). Arrays shared
+        between states count once (states share every array that a command did not change)."""
+        current = set()
+        _state_arrays(self._state, current)
+        seen = set(current)
+        total = 0
+        for st in self._undo + self._redo:
+            total += _state_arrays(st, seen)
+        return total
+
+    def _limit_history(self) -> None:
+        """Forget the oldest undo steps while the history holds more than ``history_bytes``."""
+        if self.history_bytes is None or len(self._undo) <= MIN_UNDO_STEPS:
+            return
+        seen: set = set()
+        _state_arrays(self._state, seen)
+        for st in self._redo:
+            _state_arrays(st, seen)
+        total, keep = 0, 0
+        for st in reversed(self._undo):       # newest first: the steps a user undoes first stay
+            total += _state_arrays(st, seen)
+            if total > self.history_bytes and keep >= MIN_UNDO_STEPS:
+                break
+            keep += 1
+        if keep < len(self._undo):
+            self.forgotten_steps += len(self._undo) - keep
+            del self._undo[:len(self._undo) - keep]
 
     def _replace(self, **changes) -> None:
         if 'objects' in changes or 'next_id' in changes:
@@ -372,6 +411,7 @@ class AnnotationDocument:
                 or n <= draft.prob_clicks and draft.prob is not None):
             return False
         self._replace(draft=dataclasses.replace(draft, prob=prob, prob_clicks=n, engine_state=engine_state))
+        self._limit_history()
         # the undo history may hold the state this result was computed for (clicked again meanwhile):
         # give it the result too, so undoing back to it needs no new prediction
         for i, st in enumerate(self._undo):
@@ -561,6 +601,28 @@ class AnnotationDocument:
         self._replace(objects=objects, next_id=max(next_id or 1, max_id + 1), draft=Draft(session=self._new_session()))
         self.clear_history()
         self.mark_saved()
+
+
+def _array_key(a: np.ndarray) -> Tuple[int, int]:
+    return a.__array_interface__['data'][0], a.nbytes
+
+
+def _state_arrays(state: _State, seen: set) -> int:
+    """Bytes of the state's image-size arrays not in ``seen`` (which it updates): draft maps, strokes and object
+    masks. The engine state is not walked: on the CPU its maps are the draft's probability map itself."""
+    total = 0
+    d = state.draft
+    arrays = [a for a in (d.prob, d.init_mask, d.base, d.brush_add, d.brush_erase) if a is not None]
+    objects_key = ('objects', id(state.objects))   # states that did not change the objects share the tuple
+    if objects_key not in seen:
+        seen.add(objects_key)
+        arrays += [o.mask for o in state.objects]
+    for a in arrays:
+        key = _array_key(a)
+        if key not in seen:
+            seen.add(key)
+            total += a.nbytes
+    return total
 
 
 def _check_label(label: str) -> str:

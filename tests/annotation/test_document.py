@@ -269,3 +269,54 @@ def test_many_objects_instance_map_uint16():
 def test_bad_image_shape_is_an_input_error(shape):
     with pytest.raises(InputError, match='image_shape'):
         AnnotationDocument(shape)
+
+
+def test_undo_history_is_bounded_by_memory_and_keeps_the_newest_steps():
+    h, w = 40, 50
+    one_map = h * w * 4
+    doc = AnnotationDocument((h, w), history_bytes=8 * one_map)
+    rng = np.random.default_rng(1)
+    maps = []
+    for k in range(30):
+        doc.add_click(int(rng.integers(0, h)), int(rng.integers(0, w)), True)
+        maps.append(rng.random((h, w), dtype=np.float32))
+        predict(doc, maps[-1])
+    assert doc.forgotten_steps > 0
+    assert doc.history_memory() <= 8 * one_map
+    undone = 0
+    while doc.undo():
+        undone += 1
+        if doc.draft.prob is not None:       # every step still there is exact
+            np.testing.assert_array_equal(doc.draft.prob, maps[len(doc.draft.clicks) - 1])
+    assert 8 <= undone < 30 and undone + doc.forgotten_steps == 30
+    assert len(doc.draft.clicks) == 30 - undone
+
+
+def test_the_history_keeps_a_few_steps_whatever_they_cost_and_none_means_unbounded():
+    from isegm.annotation.document import MIN_UNDO_STEPS
+    doc = AnnotationDocument((30, 30), history_bytes=1)
+    unbounded = AnnotationDocument((30, 30), history_bytes=None)
+    for d in (doc, unbounded):
+        for k in range(12):
+            d.add_click(k, k, True)
+            predict(d, np.full((30, 30), k / 12, np.float32))
+    steps = 0
+    while doc.undo():
+        steps += 1
+    assert steps == MIN_UNDO_STEPS and doc.forgotten_steps == 12 - MIN_UNDO_STEPS
+    steps = 0
+    while unbounded.undo():
+        steps += 1
+    assert steps == 12 and unbounded.forgotten_steps == 0
+
+
+def test_history_memory_counts_shared_masks_once():
+    doc = AnnotationDocument((H, W), history_bytes=None)
+    doc.set_initial_mask(disk(20, 30, 10), as_prev_mask=False)
+    doc.finish_object()                      # one object mask, shared by every later state
+    for k in range(10):
+        doc.set_draft_label(f'label{k}')     # steps that change no array
+    assert doc.history_memory() == H * W * 4         # the initial mask of the first step only
+    doc.paint([(10, 10)], 3)
+    doc.undo()
+    assert doc.history_memory() == H * W * 4 + H * W   # + the stroke, now only in the redo step
