@@ -3,7 +3,10 @@
 The view forwards events here (image coordinates, already mapped) and redraws when told to through
 the ``on_change`` callback; errors go to ``on_error`` (a dialog in the app). Inference runs on an
 :class:`~app.worker.InferenceWorker`; commands that need a finished prediction (finish, save, switch
-image ...) are queued behind it in order, so nothing the user does during inference is lost.
+image ...) are queued behind it in order, so nothing the user does during inference is lost. Saves run
+on a second worker, so the click after Space is predicted while its save is written (on a large image
+the save takes longer than a prediction); saves are written one after the other, in order, and leaving
+the image or quitting waits for them.
 """
 from __future__ import annotations
 
@@ -55,12 +58,13 @@ class InteractiveController:
 
     def __init__(self, engine: AnnotationEngine, workspace: Workspace, model_name: str = '',
                  worker: Optional[InferenceWorker] = None, settings: Optional[PredictorSettings] = None,
-                 output: Optional[Path] = None):
+                 output: Optional[Path] = None, saver: Optional[InferenceWorker] = None):
         self.engine = engine
         self.workspace = workspace
         self.output = Path(output) if output is not None else None
         self.model_name = model_name
         self.worker = worker or InferenceWorker()
+        self.saver = saver or InferenceWorker(name='isegm-save')
         self.settings = settings or PredictorSettings()
         self.on_change: Callable[[], None] = lambda: None
         self.on_error: Callable[[str, str], None] = lambda title, msg: logger.error('%s: %s', title, msg)
@@ -82,6 +86,8 @@ class InteractiveController:
         self._deferred: Deque[Callable[[], None]] = deque()
         self._blocked: Optional[Tuple] = None
         self._saving = False
+        self._save_requests: List[Callable[[bool], None]] = []   # saves asked for while one is written
+        self._when_saved: List[Callable[[], None]] = []          # run once no save runs or waits
         self._closed = False
         self._extreme_pending = False   # an extreme-point prediction runs: clicks wait for its result
         self._leaving = False           # an image switch (or quit) is saving: clicks wait, then are dropped
@@ -93,14 +99,17 @@ class InteractiveController:
 
     @property
     def busy(self) -> bool:
-        return self.worker.busy
+        """A prediction or a save runs in the background."""
+        return self.worker.busy or self._saving
 
     def status_text(self) -> str:
         parts = [f'device: {self.device_name}', f'model: {self.model_name or "?"}']
         if self.last_latency is not None:
             parts.append(f'last: {self.last_latency * 1000:.0f} ms')
-        if self.busy:
-            parts.append('saving...' if self._saving else 'computing...')
+        if self.worker.busy:
+            parts.append('computing...')
+        if self._saving:
+            parts.append('saving...')
         parts.append(f'mode: {self.mode}')
         if len(self.workspace) > 1:
             parts.append(f'image {self.workspace.progress}')
@@ -269,12 +278,19 @@ class InteractiveController:
                 self._leaving = False
                 leave(ok)
             self._save(saved)
+        elif self._saving:             # an earlier save still writes this image's files: leave after it
+            self._leaving = True
+
+            def written() -> None:
+                self._leaving = False
+                leave()
+            self._when_saved.append(written)
         else:
             leave()
 
     # ------------------------------------------------------------------ queueing
     def _must_wait(self) -> bool:
-        if self.worker.busy:
+        if self.worker.busy or self._leaving:
             return True
         draft = self.doc.draft if self.doc is not None else None
         return bool(draft is not None and draft.needs_prediction and self._blocked != (draft.session, draft.clicks))
@@ -307,13 +323,14 @@ class InteractiveController:
         self._request_prediction()
 
     def poll(self) -> bool:
-        """Deliver finished inference results (call periodically from the GUI thread)."""
-        return self.worker.poll()
+        """Deliver finished predictions and saves (call periodically from the GUI thread)."""
+        predicted = self.worker.poll()
+        return self.saver.poll() or predicted
 
     @property
     def idle(self) -> bool:
-        """True when no inference runs and no command waits."""
-        return not self.worker.busy and not self._deferred and not (
+        """True when no inference or save runs and no command waits."""
+        return not self.busy and not self._deferred and not (
             self.doc is not None and self._must_wait())
 
     # ------------------------------------------------------------------ predictions
@@ -461,7 +478,7 @@ class InteractiveController:
     def undo(self) -> None:
         if self.doc is None:
             return
-        if self.extreme_points and not self.busy:
+        if self.extreme_points and not self.worker.busy:
             self.extreme_points.pop()
             self._notify()
             return
@@ -470,6 +487,9 @@ class InteractiveController:
             self.message = ''
             if self.doc.undo():
                 self._request_prediction()
+            elif self.doc.forgotten_steps:
+                self.message = (f'nothing more to undo: the {self.doc.forgotten_steps} oldest steps were '
+                                'forgotten to bound the memory the history takes')
             self._notify()
         self._run_or_defer(self._for_this_image(run))
 
@@ -644,14 +664,22 @@ class InteractiveController:
 
     # ------------------------------------------------------------------ saving
     def _save(self, on_done: Callable[[bool], None] = lambda ok: None) -> None:
-        """Write the project file and all exports of the current image on the worker thread, so the window
-        stays responsive; commands given meanwhile wait for it in order. ``on_done(success)`` runs on the
-        GUI thread afterwards. The objects are saved as they are now (a snapshot: masks are immutable);
-        a failure is reported and the document stays unsaved. Call when the worker is idle."""
-        doc = self.doc
-        if doc is None:
+        """Write the project file and all exports of the current image on the save thread, so the window
+        stays responsive and predictions go on meanwhile. ``on_done(success)`` runs on the GUI thread
+        afterwards. The objects are saved as they are when the write starts (a snapshot: masks are
+        immutable); a save asked for while another is written starts after it, with the state of then
+        (saves never overlap, so the files always end with the newest state). A failure is reported and
+        the document stays unsaved."""
+        if self.doc is None:
             on_done(False)
             return
+        self._save_requests.append(on_done)
+        if not self._saving:
+            self._start_save()
+        self._notify()
+
+    def _start_save(self) -> None:
+        doc, callbacks, self._save_requests = self.doc, self._save_requests, []
         snapshot, image = doc.snapshot(), self.image
         out_dir, stem = self.workspace.output_dir, self.workspace.stem(self.image_path)
         self._saving = True
@@ -661,30 +689,42 @@ class InteractiveController:
 
         def done(_, seconds):
             doc.mark_saved(snapshot.serial)
-            self.message = f'saved to {out_dir}'
+            if not self._save_requests:
+                self.message = f'saved to {out_dir}'
             logger.info('saved %s in %.2f s', stem, seconds)
-            self._after_save(on_done, True)
+            self._save_ended(callbacks, True)
 
         def failed(exc):
             text = str(exc) if isinstance(exc, (OSError, IsegmError)) else f'{type(exc).__name__}: {exc}'
             self._error('Save', f'{text}\nYour work is still in memory; fix the problem and save again.')
-            self._after_save(on_done, False)
+            self._save_ended(callbacks, False)
 
-        self.worker.submit(job, done, failed)
-        self._notify()
+        self.saver.submit(job, done, failed)
 
     @property
     def saving(self) -> bool:
-        """True while a save runs on the worker thread (its result not yet taken by :meth:`poll`)."""
+        """True while a save is written (its result not yet taken by :meth:`poll`) or waits for one."""
         return self._saving
 
     def run_when_idle(self, fn: Callable[[], None]) -> None:
-        """Call ``fn`` after the running prediction or save and the commands queued before it."""
-        self._run_or_defer(fn)
+        """Call ``fn`` after the running prediction, the commands queued before it and every save."""
+        def after_saves() -> None:
+            if self._saving:
+                self._when_saved.append(fn)
+            else:
+                fn()
+        self._run_or_defer(after_saves)
 
-    def _after_save(self, on_done: Callable[[bool], None], ok: bool) -> None:
+    def _save_ended(self, callbacks: List[Callable[[bool], None]], ok: bool) -> None:
         self._saving = False
-        on_done(ok)
+        if self._save_requests and not self._closed:
+            self._start_save()      # asked for during this save: before anything else changes the image
+        for callback in callbacks:
+            callback(ok)
+        if not self._saving:
+            waiting, self._when_saved = self._when_saved, []
+            for fn in waiting:
+                fn()
         if self._closed:       # quitting after the save closed the window
             return
         self._drain()
@@ -704,6 +744,7 @@ class InteractiveController:
     def close(self) -> None:
         self._closed = True
         self.worker.close()
+        self.saver.close()
 
 
 def _describe(exc: BaseException) -> str:

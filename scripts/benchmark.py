@@ -218,6 +218,8 @@ def run_annotation(args, repeats: int = 5) -> int:
         doc.finish_object()
         snapshot = doc.snapshot()
         rows.append(('save after one more object (Space)', median_time(lambda: export_image(snapshot, image, out, name), 1)))
+    rows.append(('click right after Space: until its mask (the save runs meanwhile)',
+                 _click_after_space(args, image, repeats)))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f'annotation tool on {name} resized to {w}x{h}, 5 objects + an open one (median of {repeats}; '
           f'peak RSS {rss:.0f} MB)')
@@ -227,6 +229,50 @@ def run_annotation(args, repeats: int = 5) -> int:
     for label, t in rows:
         print(f'| {label.ljust(width)} | {t:7.3f} |')
     return 0
+
+
+def _click_after_space(args, image, repeats: int) -> float:
+    """Median seconds from a click made right after Space until its mask is shown, in the GUI's controller
+    (no window): real model (``--checkpoint`` or the bundled one), real saves of the growing document."""
+    import tempfile
+
+    import cv2
+    import numpy as np
+    import torch
+
+    import isegm
+    from app.controller import InteractiveController
+    from isegm.annotation.engine import AnnotationEngine, PredictorSettings
+    from isegm.annotation.workspace import Workspace
+
+    torch.set_num_threads(args.threads)
+    model = isegm.load_model((args.checkpoint or [None])[0], device=args.device)
+    h, w = image.shape[:2]
+    with tempfile.TemporaryDirectory() as folder:
+        cv2.imwrite(str(Path(folder) / 'large.jpg'), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        c = InteractiveController(AnnotationEngine(model), Workspace(folder), settings=PredictorSettings())
+        if not c.open_image():
+            raise RuntimeError(f'could not open the benchmark image: {c.message}')
+
+        def wait(condition):
+            while not condition():
+                c.poll()
+                time.sleep(0.002)
+        points = [(h * fy, w * fx) for fy, fx in ((0.25, 0.25), (0.7, 0.75), (0.3, 0.8), (0.75, 0.2), (0.5, 0.5))]
+        times = []
+        for i in range(repeats):
+            c.add_click(*points[i % len(points)], True)
+            wait(lambda: c.idle)
+            start = time.perf_counter()
+            c.finish_object()
+            c.add_click(*points[(i + 1) % len(points)], True)
+            wait(lambda: c.doc.draft.prob is not None and not c.worker.busy)
+            times.append(time.perf_counter() - start)
+            wait(lambda: c.idle)
+            c.reset_clicks()
+            wait(lambda: c.idle)
+        c.close()
+    return float(np.median(times))
 
 
 def pool_runs(runs):

@@ -1,4 +1,5 @@
 """Xvfb for the GUI tests: started once per session; the tests skip only when no X server starts."""
+import gc
 import os
 import shutil
 import subprocess
@@ -18,6 +19,11 @@ def _free_display() -> int:
 @pytest.fixture(autouse=True)
 def _one_thread(one_torch_thread):
     """The GUI tests share 2 cores with the Tk loop, Xvfb and xdotool: one torch thread (tests/conftest.py)."""
+    yield
+    # A closed window's Tk variables are freed here, on the Tk thread: a garbage collection that happens to
+    # run on a prediction or save thread of a later test would call Tcl from there (Tk refuses: "main
+    # thread is not in main loop"). The app itself keeps one window for the life of the process.
+    gc.collect()
 
 
 @pytest.fixture(scope='session')

@@ -1,5 +1,6 @@
 """The GUI's controller without a display: real tiny model, real worker thread, real files."""
 import json
+import threading
 import time
 
 import numpy as np
@@ -8,6 +9,7 @@ import torch
 from PIL import Image
 
 from app.controller import InteractiveController
+from app.worker import InferenceWorker
 from isegm.annotation.engine import AnnotationEngine, PredictorSettings
 from isegm.annotation.workspace import Workspace
 
@@ -33,10 +35,11 @@ def make_folder(tmp_path, n=2):
     return tmp_path
 
 
-def make_controller(model, folder, settings=None):
+def make_controller(model, folder, settings=None, saver=None):
     errors = []
     c = InteractiveController(AnnotationEngine(model), Workspace(folder), model_name='tiny',
-                              settings=settings or PredictorSettings(use_zoom_in=False, with_flip=False))
+                              settings=settings or PredictorSettings(use_zoom_in=False, with_flip=False),
+                              saver=saver)
     c.on_error = lambda title, msg: errors.append((title, msg))
     assert c.open_image()
     return c, errors
@@ -190,16 +193,17 @@ def test_engine_refuses_models_given_in_the_wrong_role(model):
 
 
 def test_saving_runs_in_the_background_and_later_commands_wait_in_order(model, tmp_path):
-    """Space saves on the worker thread: the window stays responsive (a click is recorded at once), the
-    file holds the objects as they were at Space, and an undo given during the save applies after it."""
+    """Space saves on the save thread: the window stays responsive (a click is recorded at once), the
+    file holds the objects as they were at Space, and undos given meanwhile apply in order, after the
+    click's prediction, without reaching the file being written."""
     c, errors = make_controller(model, make_folder(tmp_path, 1))
     project = tmp_path / 'annotations' / 'img0.json'
     c.brush_radius = 4
     c.paint([(20, 20), (20, 40)])
     c.finish_object()
     assert c.busy and 'saving...' in c.status_text()     # submitted; its result is taken only by poll()
-    c.add_click(45, 60, True)                             # recorded now, predicted after the save
-    c.undo()                                              # undoes that click, after the save (queued)
+    c.add_click(45, 60, True)                             # recorded now, predicted during the save
+    c.undo()                                              # undoes that click, after its prediction (queued)
     c.undo()                                              # undoes Space
     assert len(c.doc.draft.clicks) == 1 and len(c.doc.objects) == 1
     wait_idle(c)
@@ -304,4 +308,113 @@ def test_a_click_during_the_save_of_an_image_switch_is_dropped_with_a_note(model
     assert not errors and c.image_path.name == 'img1.png'
     assert not c.doc.draft.clicks and 'dropped' in c.message
     assert len(json.loads((tmp_path / 'annotations' / 'img0.json').read_text())['objects']) == 1
+    c.close()
+
+
+class GatedWorker(InferenceWorker):
+    """The real worker thread, holding each job until the test opens the gate (to see what the window does
+    while a save is being written, however fast the machine writes it)."""
+
+    def __init__(self):
+        super().__init__(name='gated-save')
+        self.gate = threading.Event()
+
+    def submit(self, fn, on_done, on_error):
+        def held():
+            assert self.gate.wait(60), 'the test never opened the gate'
+            return fn()
+        super().submit(held, on_done, on_error)
+
+
+def poll_until(c, condition, what, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        c.poll()
+        if condition():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f'timed out waiting for {what}')
+
+
+def test_the_click_after_space_is_predicted_while_the_save_is_written(model, tmp_path):
+    saver = GatedWorker()
+    c, errors = make_controller(model, make_folder(tmp_path, 1), saver=saver)
+    project = tmp_path / 'annotations' / 'img0.json'
+    c.brush_radius = 4
+    c.paint([(20, 20), (20, 40)])
+    c.finish_object()
+    c.add_click(45, 60, True)
+    poll_until(c, lambda: c.doc.draft.prob is not None, 'the prediction of the click after Space')
+    assert c.saving and c.busy and not c.idle and 'saving...' in c.status_text()
+    assert not project.exists()                          # the save is still held
+    saver.gate.set()
+    wait_idle(c)
+    assert not errors and not c.saving
+    assert len(json.loads(project.read_text())['objects']) == 1
+    assert len(c.doc.draft.clicks) == 1 and c.doc.draft.prob is not None
+    c.close()
+
+
+def test_saves_asked_for_during_a_save_follow_it_in_order_and_a_switch_waits_for_them(model, tmp_path):
+    saver = GatedWorker()
+    c, errors = make_controller(model, make_folder(tmp_path, 2), saver=saver)
+    project = tmp_path / 'annotations' / 'img0.json'
+    c.brush_radius = 4
+    c.paint([(20, 20)])
+    c.finish_object()                         # save 1 (held): one object
+    c.paint([(45, 60)])
+    c.finish_object()                         # save 2 waits for save 1; it will hold both objects
+    assert len(c.doc.objects) == 2
+    c.next_image()                            # leaves only once everything is written
+    c.add_click(30, 30, True)                 # aimed at img0 during its save: dropped after the switch
+    for _ in range(20):
+        c.poll()
+        time.sleep(0.01)
+    assert c.image_path.name == 'img0.png' and not project.exists()
+    saver.gate.set()
+    wait_idle(c)
+    assert not errors and c.image_path.name == 'img1.png' and c.doc.draft.is_empty
+    assert len(json.loads(project.read_text())['objects']) == 2
+    assert 'dropped' in c.message
+    c.close()
+
+
+def test_a_switch_after_saving_unchanged_work_waits_for_that_save(model, tmp_path):
+    saver = GatedWorker()
+    saver.gate.set()
+    c, errors = make_controller(model, make_folder(tmp_path, 2), saver=saver)
+    project = tmp_path / 'annotations' / 'img0.json'
+    c.brush_radius = 4
+    c.paint([(20, 20)])
+    c.finish_object()
+    wait_idle(c)
+    first = project.stat().st_mtime_ns
+    saver.gate.clear()
+    c.request_save()                          # Ctrl+S with nothing changed: written again (held)
+    assert c.saving and not c.doc.is_modified
+    c.next_image()
+    for _ in range(20):
+        c.poll()
+        time.sleep(0.01)
+    assert c.image_path.name == 'img0.png'    # not while its files are being rewritten
+    saver.gate.set()
+    wait_idle(c)
+    assert not errors and c.image_path.name == 'img1.png'
+    assert project.stat().st_mtime_ns != first
+    c.close()
+
+
+def test_undo_says_when_older_steps_were_forgotten_for_memory(model, tmp_path):
+    c, errors = make_controller(model, make_folder(tmp_path, 1))
+    c.doc.history_bytes = 1                   # every step beyond the guaranteed few is forgotten
+    for k in range(8):
+        c.add_click(10 + 5 * k, 10 + 5 * k, True)
+        wait_idle(c)
+    for _ in range(8):
+        c.undo()
+        wait_idle(c)
+    from isegm.annotation.document import MIN_UNDO_STEPS
+    assert not errors and c.doc.forgotten_steps == 8 - MIN_UNDO_STEPS
+    assert len(c.doc.draft.clicks) == 8 - MIN_UNDO_STEPS
+    assert 'forgotten' in c.message
     c.close()

@@ -71,5 +71,6 @@ def test_benchmark_annotation_prints_its_table(datasets_dir):
         cells = [c.strip() for c in line.strip('|').split('|')]
         if line.startswith('|') and len(cells) == 2 and cells[1].replace('.', '').isdigit():
             rows[cells[0]] = float(cells[1])
-    assert len(rows) == 7 and all(t > 0 for t in rows.values())
+    assert len(rows) == 8 and all(t > 0 for t in rows.values())
     assert any(k.startswith('save after one more object') for k in rows)
+    assert any(k.startswith('click right after Space') for k in rows)
