@@ -327,3 +327,18 @@ def test_states_share_the_returned_map_instead_of_copying_it():
     predictor.get_prediction(clicker)
     np.testing.assert_array_equal(states['prev_prediction'].numpy()[0, 0], kept)
     np.testing.assert_array_equal(zoom_state[2][0, 0], kept)
+
+
+def test_a_returned_map_can_be_given_back_as_the_previous_mask(recwarn):
+    net = make_tiny_model(with_prev_mask=True)
+    image = make_image(100, 120, seed=3)
+    results = []
+    for as_copy in (False, True):
+        predictor = BasePredictor(net, 'cpu')
+        predictor.set_input_image(image)
+        clicker = _clicker((True, 50, 60), shape=(100, 120))
+        prob = predictor.get_prediction(clicker)
+        clicker.add_click(Click(False, (20, 20)))
+        results.append(predictor.get_prediction(clicker, prev_mask=prob.copy() if as_copy else prob))
+    np.testing.assert_array_equal(results[0], results[1])
+    assert not [w for w in recwarn if 'not writable' in str(w.message)]

@@ -16,6 +16,7 @@ logits to the transformed input size and applies the inverse transforms in rever
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -272,7 +273,9 @@ class BasePredictor:
                     array = array > 0
                 elif array.dtype.kind == 'f':    # flipped views, big-endian data: copy to what torch wraps
                     array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder('='))
-                mask = torch.from_numpy(array)
+                with warnings.catch_warnings():   # a read-only map (e.g. a returned prediction): only read here
+                    warnings.filterwarnings('ignore', message='The given NumPy array is not writable')
+                    mask = torch.from_numpy(array)
         except (TypeError, ValueError) as exc:
             raise InputError(f'prev_mask must be a numeric H x W array, got {type(prev_mask).__name__} '
                              f'({exc})') from None
