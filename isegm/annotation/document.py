@@ -278,6 +278,8 @@ class AnnotationDocument:
         prob = draft.session_prob()
         if prob is None and draft.brush_add is None:
             return None
+        if draft.brush_add is None and draft.brush_erase is None:
+            return prob.astype(np.float32, copy=False)   # maps are never written in place: no copy needed
         prob = np.zeros(self.image_shape, np.float32) if prob is None else prob.astype(np.float32, copy=True)
         if draft.brush_add is not None:
             prob[draft.brush_add] = 1.0

@@ -105,11 +105,12 @@ def test_non_iter_m_model_gets_three_channels():
 def test_external_prev_mask_that_is_not_a_finite_numeric_mask_raises():
     predictor = BasePredictor(make_tiny_model(with_prev_mask=True), 'cpu')
     predictor.set_input_image(make_image(H, W))
-    for value in (np.nan, np.inf):
-        bad = np.zeros((H, W), np.float32)
-        bad[3, 4] = value
-        with pytest.raises(InputError, match='NaN or infinite'):
-            predictor.get_prediction(_clicker((True, 20, 30)), prev_mask=bad)
+    for value in (np.nan, np.inf, -np.inf):
+        for y, x in ((3, 4), (H - 1, W - 1), (0, 0)):
+            bad = np.full((H, W), 0.5, np.float32)
+            bad[y, x] = value
+            with pytest.raises(InputError, match='NaN or infinite'):
+                predictor.get_prediction(_clicker((True, 20, 30)), prev_mask=bad)
     with pytest.raises(InputError, match='numeric'):
         predictor.get_prediction(_clicker((True, 20, 30)), prev_mask=np.full((H, W), 'x', dtype=object))
     assert predictor.get_prediction(_clicker((True, 20, 30)), prev_mask=np.zeros((H, W), np.float32)).shape == (H, W)

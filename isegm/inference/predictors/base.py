@@ -16,6 +16,7 @@ logits to the transformed input size and applies the inverse transforms in rever
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -285,12 +286,16 @@ class BasePredictor:
                              f'pass an H x W mask of the image given to set_input_image')
         if mask.dtype == torch.bool or not mask.is_floating_point():
             mask = mask > 0
-        elif not torch.isfinite(mask).all():
-            raise InputError('prev_mask contains NaN or infinite values: pass probabilities in [0, 1] or a 0/1 mask')
-        elif mask.numel() and (mask.min() < -1e-3 or mask.max() > 1 + 1e-3):
-            raise InputError(f'a float prev_mask holds probabilities in [0, 1], but its values span '
-                             f'{float(mask.min()):g}..{float(mask.max()):g}: pass a bool / 0-1 integer mask, '
-                             f'or divide a 0/255 mask by 255')
+        elif mask.numel():
+            # one pass (min and max propagate NaN, and an infinity is an extreme): on 24 MP, isfinite() + min()
+            # + max() cost ~75 ms per click
+            low, high = (float(v) for v in torch.aminmax(mask))
+            if not (math.isfinite(low) and math.isfinite(high)):
+                raise InputError('prev_mask contains NaN or infinite values: pass probabilities in [0, 1] or a 0/1 '
+                                 'mask')
+            if low < -1e-3 or high > 1 + 1e-3:
+                raise InputError(f'a float prev_mask holds probabilities in [0, 1], but its values span '
+                                 f'{low:g}..{high:g}: pass a bool / 0-1 integer mask, or divide a 0/255 mask by 255')
         return mask.to(torch.float32).reshape(1, 1, height, width).to(self.device)
 
 
