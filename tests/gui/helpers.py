@@ -14,15 +14,20 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / 'test_artifacts'
 
 
-def pump(root, condition, timeout=120.0, what='condition'):
-    """Run the Tk loop until ``condition()`` holds."""
+def wait_for(step, condition, timeout, what, interval=0.02):
+    """Call ``step()`` (run the Tk loop, poll a controller) until ``condition()`` holds."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        root.update()
+        step()
         if condition():
             return
-        time.sleep(0.02)
+        time.sleep(interval)
     raise AssertionError(f'timed out after {timeout:.0f} s waiting for {what}')
+
+
+def pump(root, condition, timeout=120.0, what='condition'):
+    """Run the Tk loop until ``condition()`` holds."""
+    wait_for(root.update, condition, timeout, what)
 
 
 def settle(root, seconds=0.3):

@@ -12,6 +12,7 @@ from app.controller import InteractiveController
 from app.worker import InferenceWorker
 from isegm.annotation.engine import AnnotationEngine, PredictorSettings
 from isegm.annotation.workspace import Workspace
+from tests.gui.helpers import wait_for
 
 H, W = 64, 80
 
@@ -46,13 +47,7 @@ def make_controller(model, folder, settings=None, saver=None):
 
 
 def wait_idle(c, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        c.poll()
-        if c.idle:
-            return
-        time.sleep(0.01)
-    raise AssertionError('controller did not become idle')
+    wait_for(c.poll, lambda: c.idle, timeout, 'the controller to become idle', interval=0.01)
 
 
 def test_commands_during_inference_are_queued_in_order(model, tmp_path):
@@ -326,16 +321,6 @@ class GatedWorker(InferenceWorker):
         super().submit(held, on_done, on_error)
 
 
-def poll_until(c, condition, what, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        c.poll()
-        if condition():
-            return
-        time.sleep(0.01)
-    raise AssertionError(f'timed out waiting for {what}')
-
-
 def test_the_click_after_space_is_predicted_while_the_save_is_written(model, tmp_path):
     saver = GatedWorker()
     c, errors = make_controller(model, make_folder(tmp_path, 1), saver=saver)
@@ -344,7 +329,7 @@ def test_the_click_after_space_is_predicted_while_the_save_is_written(model, tmp
     c.paint([(20, 20), (20, 40)])
     c.finish_object()
     c.add_click(45, 60, True)
-    poll_until(c, lambda: c.doc.draft.prob is not None, 'the prediction of the click after Space')
+    wait_for(c.poll, lambda: c.doc.draft.prob is not None, 60, 'the prediction of the click after Space')
     assert c.saving and c.busy and not c.idle and 'saving...' in c.status_text()
     assert not project.exists()                          # the save is still held
     saver.gate.set()
