@@ -310,13 +310,9 @@ class AnnotationDocument:
     def history_memory(self) -> int:
         """Bytes of the arrays held only by the undo/redo history (not by the current state). Arrays shared
         between states count once (states share every array that a command did not change)."""
-        current = set()
-        _state_arrays(self._state, current)
-        seen = set(current)
-        total = 0
-        for st in self._undo + self._redo:
-            total += _state_arrays(st, seen)
-        return total
+        seen: set = set()
+        _state_arrays(self._state, seen)
+        return sum(_state_arrays(st, seen) for st in self._undo + self._redo)
 
     def _limit_history(self) -> None:
         """Forget the oldest undo steps while the history holds more than ``history_bytes``."""
