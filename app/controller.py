@@ -271,22 +271,18 @@ class InteractiveController:
             if note:
                 self.message = f'{note}; {self.message}' if self.message else note
                 self._notify()
-        if doc.is_modified:
-            self._leaving = True
-
-            def saved(ok: bool) -> None:
-                self._leaving = False
-                leave(ok)
-            self._save(saved)
-        elif self._saving:             # an earlier save still writes this image's files: leave after it
-            self._leaving = True
-
-            def written() -> None:
-                self._leaving = False
-                leave()
-            self._when_saved.append(written)
-        else:
+        if not doc.is_modified and not self._saving:
             leave()
+            return
+        self._leaving = True
+
+        def written(ok: bool = True) -> None:
+            self._leaving = False
+            leave(ok)
+        if doc.is_modified:
+            self._save(written)
+        else:                          # an earlier save still writes this image's files: leave after it
+            self._when_saved.append(written)
 
     # ------------------------------------------------------------------ queueing
     def _must_wait(self) -> bool:
