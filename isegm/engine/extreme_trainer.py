@@ -13,7 +13,7 @@ from isegm.engine.trainer import ISTrainer
 
 class ExtremeTrainer(ISTrainer):
     def batch_forward(self, batch, validation: bool = False):
-        batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        batch = self.to_device(batch)
         with torch.autocast(self.device.type, enabled=self.use_amp):
             logits = self.net(batch['inputs'])
         if logits.shape[-2:] != batch['instances'].shape[-2:]:  # e.g. DEXTR's stride-8 logits

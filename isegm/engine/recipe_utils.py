@@ -32,6 +32,8 @@ class RunContext:
     epoch_len: Optional[int] = None                           # overrides the recipe's
     pretrained: bool = True
     lr_milestones: Optional[List[int]] = None                 # overrides the recipe's (also when resuming)
+    weights: Optional[Path] = None                            # initial weights (a checkpoint of the same model)
+    channels_last: Optional[bool] = None                      # None: the trainer's default (on for CPU)
 
     def path(self, key: str, default=None) -> Path:
         value = self.paths.get(key, default)
@@ -103,11 +105,13 @@ def _run_training(ctx: RunContext, trainer_cls, model, trainset, loss_cfg, num_e
     limits and LR milestones (``ctx.lr_milestones`` replaces the recipe's); resumes when asked; returns the
     per-epoch stats."""
     milestones = ctx.lr_milestones or milestones
+    if ctx.weights and not ctx.resume:
+        load_initial_weights(model, ctx.weights)
     trainer = trainer_cls(
         model, trainset, loss_cfg, ctx.exp_path, optimizer='adam', optimizer_params=optimizer_params,
         lr_scheduler=partial(torch.optim.lr_scheduler.MultiStepLR, milestones=list(milestones), gamma=0.1),
         batch_size=ctx.batch_size or batch_size, workers=ctx.workers, device=ctx.device,
-        max_iters_per_epoch=ctx.max_iters_per_epoch, **trainer_kwargs)
+        max_iters_per_epoch=ctx.max_iters_per_epoch, channels_last=ctx.channels_last, **trainer_kwargs)
     if ctx.resume:
         trainer.resume()
         if ctx.lr_milestones:
@@ -116,6 +120,28 @@ def _run_training(ctx: RunContext, trainer_cls, model, trainset, loss_cfg, num_e
         return trainer.run(ctx.epochs or num_epochs)
     finally:
         trainer.close()
+
+
+def load_initial_weights(model, path) -> None:
+    """Start a run from the weights of ``path`` (``{'state_dict': ...}`` as ``train.py`` writes it, or a
+    bare state_dict); every key must match the recipe's model."""
+    try:
+        ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:  # noqa: BLE001 -- any unreadable file is the same user error
+        raise IsegmError(f'--weights: cannot read {path} as a PyTorch checkpoint ({e})') from e
+    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise IsegmError(f'--weights: {path} holds no state_dict')
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or wrong:
+        raise IsegmError(f'--weights: {path} is not a checkpoint of this recipe\'s model '
+                         f'({len(missing)} missing keys, {len(unexpected)} unexpected, {len(wrong)} of another '
+                         f'shape; first: {(missing + unexpected + wrong)[0]})')
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+    logger.info('initial weights from %s', path)
 
 
 def load_imagenet(model, ctx: RunContext, key: Optional[str] = None) -> None:

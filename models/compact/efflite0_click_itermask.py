@@ -11,6 +11,7 @@ NUM_MAX_POINTS = 24
 BATCH_SIZE = 8
 NUM_EPOCHS = 120
 EPOCH_LEN = 480
+SINGLE_CLICK_PROB = 0.3
 
 
 def init_model():
@@ -21,7 +22,10 @@ def init_model():
 def main(ctx):
     model = init_model()
     load_imagenet(model, ctx)
-    sampler = MultiPointSampler(NUM_MAX_POINTS, prob_gamma=0.80, merge_objects_prob=0.15, max_num_merged_objects=2)
+    # single_click_prob: 30 % of the samples start like the NoC protocol (one central click, no negatives);
+    # ITER-M then adds 0-3 clicks on the errors (added in the fine-tune from epoch 72, docs/training.md)
+    sampler = MultiPointSampler(NUM_MAX_POINTS, prob_gamma=0.80, merge_objects_prob=0.15, max_num_merged_objects=2,
+                                single_click_prob=SINGLE_CLICK_PROB)
     readers, weights, val_samples = train_pool_readers(
         ctx, click_train_augmentator(CROP_SIZE, scale_range=(0.75, 1.40)), sampler, min_object_area=400)
     trainset = ComposeDataset(readers, weights, epoch_len=ctx.epoch_len or EPOCH_LEN)

@@ -35,6 +35,35 @@ def test_sampler_clicks_fall_in_the_right_regions():
         assert not any(sel[int(y), int(x)] or s.ignore[int(y), int(x)] for y, x, _ in neg)
 
 
+def test_single_click_samples_have_one_central_click_and_no_negatives():
+    import random
+    from scipy.ndimage import distance_transform_edt
+
+    def one_click_share(sampler, check_central=False):
+        count = 0
+        for _ in range(200):
+            sampler.sample_object(_sample())
+            pts = np.array(sampler.sample_points())
+            pos, neg = pts[:6][pts[:6, 0] >= 0], pts[6:][pts[6:, 0] >= 0]
+            if len(pos) == 1 and len(neg) == 0:
+                count += 1
+                if check_central:
+                    sel = sampler.selected_mask.astype(bool)
+                    dt = distance_transform_edt(np.pad(sel, 1))[1:-1, 1:-1]
+                    y, x = int(pos[0, 0]), int(pos[0, 1])
+                    # central: dt >= max / 1.7 on the (possibly eroded) mask the click is drawn from
+                    assert dt[y, x] >= dt.max() / 2, (dt[y, x], dt.max())
+        return count / 200
+
+    np.random.seed(2)
+    random.seed(2)
+    assert one_click_share(MultiPointSampler(6, prob_gamma=0.8, single_click_prob=1.0), check_central=True) == 1.0
+    # the geometric law alone gives 1 positive and 0 negatives to ~5 % of the samples
+    reference = one_click_share(MultiPointSampler(6, prob_gamma=0.8))
+    half = one_click_share(MultiPointSampler(6, prob_gamma=0.8, single_click_prob=0.5))
+    assert reference < 0.15 and 0.4 < half < 0.68, (reference, half)
+
+
 def test_sampler_merges_objects_and_handles_empty_samples():
     np.random.seed(1)
     sampler = MultiPointSampler(4, merge_objects_prob=1.0, max_num_merged_objects=2)

@@ -87,3 +87,61 @@ def test_real_recipe_with_missing_training_data_end_to_end(tmp_path: Path) -> No
     assert res.returncode == 2, res.stderr[-3000:]
     assert 'Traceback' not in res.stderr and 'error: ' in res.stderr and str(missing) in res.stderr
     assert not (tmp_path / 'exps').exists()
+
+
+TINY_RECIPE = '''
+from isegm.engine.recipe_utils import run_click_training
+from tests.engine.tiny import ShapesDataset, TinyClickModel
+
+
+def main(ctx):
+    model = TinyClickModel(width=WIDTH, use_disks=True, norm_radius=3, with_prev_mask=True, use_rgb_conv=False)
+    run_click_training(ctx, model, ShapesDataset(8), num_epochs=1, batch_size=4, milestones=[10])
+'''
+
+
+def _tiny_checkpoint(path: Path, width: int) -> dict:
+    import torch
+    from tests.engine.tiny import TinyClickModel
+    torch.manual_seed(123)
+    model = TinyClickModel(width=width, use_disks=True, norm_radius=3, with_prev_mask=True, use_rgb_conv=False)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    torch.save({'state_dict': state, 'config': model._config, 'info': {}}, path)
+    return state
+
+
+def test_weights_flag_starts_training_from_a_checkpoint(tmp_path: Path) -> None:
+    import torch
+    recipe = _recipe(tmp_path, TINY_RECIPE.replace('WIDTH', '16'))
+    given = _tiny_checkpoint(tmp_path / 'start.pth', width=16)
+    argv = [str(recipe), '--config', str(_config(tmp_path)), '--workers', '0', '--max-iters', '1',
+            '--weights', str(tmp_path / 'start.pth'), '--exp-name', 'ft']
+    assert _main(argv) == 0
+    out = torch.load(next((tmp_path / 'exps').rglob('last_checkpoint.pth')), weights_only=True)['state_dict']
+    weights = [k for k, v in given.items() if v.dtype.is_floating_point and 'running' not in k]
+    # one Adam step at lr 5e-4 moves each weight by about 5e-4; a fresh initialisation is far away
+    assert max(float((out[k] - given[k]).abs().max()) for k in weights) < 2e-3
+    assert any(not torch.equal(out[k], given[k]) for k in weights)   # and it did train
+
+
+def test_weights_of_another_model_are_refused(tmp_path: Path, capsys) -> None:
+    recipe = _recipe(tmp_path, TINY_RECIPE.replace('WIDTH', '16'))
+    _tiny_checkpoint(tmp_path / 'other.pth', width=8)
+    argv = [str(recipe), '--config', str(_config(tmp_path)), '--workers', '0', '--max-iters', '1',
+            '--weights', str(tmp_path / 'other.pth')]
+    assert _main(argv) == 2
+    err = capsys.readouterr().err
+    assert "is not a checkpoint of this recipe's model" in err and 'of another shape' in err
+    assert not list((tmp_path / 'exps').rglob('*.pth'))
+
+
+@pytest.mark.parametrize('extra, message', [
+    (['--weights', 'nowhere.pth'], '--weights: checkpoint file not found: nowhere.pth'),
+    (['--weights', 'train.py', '--resume-exp', '000'], '--weights and --resume-exp exclude each other'),
+])
+def test_bad_weights_flags_are_refused(extra: List[str], message: str, tmp_path: Path, capsys) -> None:
+    recipe = _recipe(tmp_path, 'def main(ctx):\n    raise AssertionError("must not run")\n')
+    extra = [str(ROOT / a) if a == 'train.py' else a for a in extra]
+    assert _main([str(recipe), '--config', str(_config(tmp_path))] + extra) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / 'exps').exists()

@@ -124,3 +124,35 @@ def test_new_lr_milestones_apply_to_a_resumed_run(tmp_path):
     hist = t2.run(4)
     t2.close()
     assert [h['lr'] for h in hist] == pytest.approx([5e-4, 5e-5])     # and epoch 3 at 0.01x
+
+
+def test_channels_last_training_computes_the_same_step(tmp_path):
+    """The NHWC option (default on CPU) changes the layout only: same loss and gradients as NCHW, and the
+    checkpoint it writes is in the standard layout."""
+    mk = lambda: TinyClickModel(width=16, use_disks=True, norm_radius=3, with_prev_mask=True,
+                                with_aux_output=True, use_rgb_conv=False)
+    torch.manual_seed(3)
+    nhwc_model = mk()
+    nchw_model = mk()
+    nchw_model.load_state_dict(nhwc_model.state_dict())
+    nhwc = _trainer(tmp_path / 'a', nhwc_model, max_num_next_clicks=0)
+    nchw = _trainer(tmp_path / 'b', nchw_model, max_num_next_clicks=0, channels_last=False)
+    assert nhwc.channels_last and not nchw.channels_last
+    conv_w = nhwc.net.body[0].weight
+    assert conv_w.is_contiguous(memory_format=torch.channels_last) and not conv_w.is_contiguous()
+    batch = next(iter(torch.utils.data.DataLoader(ShapesDataset(4), batch_size=4)))
+    grads, layouts = [], []
+    for trainer in (nhwc, nchw):
+        trainer.net.train()
+        loss, _, moved, _ = trainer.batch_forward(dict(batch))
+        loss.backward()
+        grads.append((float(loss), {n: p.grad.clone() for n, p in trainer.net.named_parameters()}))
+        layouts.append(moved['images'].is_contiguous(memory_format=torch.channels_last))
+    assert layouts == [True, False]
+    assert abs(grads[0][0] - grads[1][0]) < 1e-5 * max(1.0, abs(grads[1][0]))
+    for name, g in grads[1][1].items():
+        assert torch.allclose(grads[0][1][name], g, rtol=1e-4, atol=1e-6), name
+    path = nhwc.save_checkpoint(0, {})
+    saved = torch.load(path, map_location='cpu', weights_only=True)['state_dict']
+    assert all(t.is_contiguous() for t in saved.values())
+    nhwc.close(), nchw.close()
