@@ -107,6 +107,7 @@ def _run_training(ctx: RunContext, trainer_cls, model, trainset, loss_cfg, num_e
     milestones = ctx.lr_milestones or milestones
     if ctx.weights and not ctx.resume:
         load_initial_weights(model, ctx.weights)
+        trainer_kwargs['info'] = dict(trainer_kwargs.get('info') or {}, initial_weights=str(ctx.weights))
     trainer = trainer_cls(
         model, trainset, loss_cfg, ctx.exp_path, optimizer='adam', optimizer_params=optimizer_params,
         lr_scheduler=partial(torch.optim.lr_scheduler.MultiStepLR, milestones=list(milestones), gamma=0.1),

@@ -117,7 +117,9 @@ def test_weights_flag_starts_training_from_a_checkpoint(tmp_path: Path) -> None:
     argv = [str(recipe), '--config', str(_config(tmp_path)), '--workers', '0', '--max-iters', '1',
             '--weights', str(tmp_path / 'start.pth'), '--exp-name', 'ft']
     assert _main(argv) == 0
-    out = torch.load(next((tmp_path / 'exps').rglob('last_checkpoint.pth')), weights_only=True)['state_dict']
+    ckpt = torch.load(next((tmp_path / 'exps').rglob('last_checkpoint.pth')), weights_only=True)
+    assert ckpt['info']['initial_weights'] == str(tmp_path / 'start.pth')
+    out = ckpt['state_dict']
     weights = [k for k, v in given.items() if v.dtype.is_floating_point and 'running' not in k]
     # one Adam step at lr 5e-4 moves each weight by about 5e-4; a fresh initialisation is far away
     assert max(float((out[k] - given[k]).abs().max()) for k in weights) < 2e-3
