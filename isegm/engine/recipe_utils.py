@@ -125,23 +125,14 @@ def _run_training(ctx: RunContext, trainer_cls, model, trainset, loss_cfg, num_e
 
 def load_initial_weights(model, path) -> None:
     """Start a run from the weights of ``path`` (``{'state_dict': ...}`` as ``train.py`` writes it, or a
-    bare state_dict); every key must match the recipe's model."""
-    try:
-        ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e:  # noqa: BLE001 -- any unreadable file is the same user error
-        raise IsegmError(f'--weights: cannot read {path} as a PyTorch checkpoint ({e})') from e
-    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise IsegmError(f'--weights: {path} holds no state_dict')
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-    if missing or unexpected or wrong:
-        raise IsegmError(f'--weights: {path} is not a checkpoint of this recipe\'s model '
-                         f'({len(missing)} missing keys, {len(unexpected)} unexpected, {len(wrong)} of another '
-                         f'shape; first: {(missing + unexpected + wrong)[0]})')
-    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+    bare state_dict); every key must match the recipe's model (CheckpointError otherwise)."""
+    from isegm.errors import CheckpointError
+    from isegm.model.checkpoint import _is_tensor_dict, _strip_module_prefix, load_state_dict_checked, read_checkpoint
+    obj = read_checkpoint(path)
+    state = obj.get('state_dict', obj) if isinstance(obj, dict) else None
+    if not _is_tensor_dict(state):
+        raise CheckpointError(f'--weights: {path} holds no state_dict')
+    load_state_dict_checked(model, _strip_module_prefix(state), str(path), target="this recipe's model")
     logger.info('initial weights from %s', path)
 
 

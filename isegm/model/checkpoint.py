@@ -227,9 +227,11 @@ def build_model(obj: Any) -> Tuple[nn.Module, Dict[str, torch.Tensor], str]:
     return model, sd, fmt
 
 
-def load_state_dict_checked(model: nn.Module, state_dict: Dict[str, torch.Tensor], name: str = '') -> None:
+def load_state_dict_checked(model: nn.Module, state_dict: Dict[str, torch.Tensor], name: str = '',
+                            target: str = 'the architecture its config describes') -> None:
     """Load strictly, but fill counters that old PyTorch did not save and cast float tensors stored in
-    another precision (fp16 bundled weights) to the model's; explain any mismatch."""
+    another precision (fp16 bundled weights) to the model's; explain any mismatch (with ``model`` called
+    ``target`` in the message)."""
     own = model.state_dict()
     sd = dict(state_dict)
     for k, v in own.items():
@@ -247,7 +249,7 @@ def load_state_dict_checked(model: nn.Module, state_dict: Dict[str, torch.Tensor
             parts.append(f'{len(unexpected)} unexpected keys (e.g. {", ".join(unexpected[:3])})')
         if wrong_shape:
             parts.append(f'{len(wrong_shape)} tensors of the wrong shape (e.g. {wrong_shape[0]})')
-        raise CheckpointError(f'checkpoint {name} does not fit the architecture its config describes: '
+        raise CheckpointError(f'checkpoint {name} does not fit {target}: '
                               f'{"; ".join(parts)}. The file may belong to another model or another version.')
     for k, v in sd.items():  # fp16-stored weights (bundled models) -> the model's own float dtype
         if v.is_floating_point() and own[k].is_floating_point() and v.dtype != own[k].dtype:

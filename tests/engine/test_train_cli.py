@@ -133,7 +133,7 @@ def test_weights_of_another_model_are_refused(tmp_path: Path, capsys) -> None:
             '--weights', str(tmp_path / 'other.pth')]
     assert _main(argv) == 2
     err = capsys.readouterr().err
-    assert "is not a checkpoint of this recipe's model" in err and 'of another shape' in err
+    assert "does not fit this recipe's model" in err and 'of the wrong shape' in err
     assert not list((tmp_path / 'exps').rglob('*.pth'))
 
 
