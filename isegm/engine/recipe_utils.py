@@ -127,12 +127,11 @@ def load_initial_weights(model, path) -> None:
     """Start a run from the weights of ``path`` (``{'state_dict': ...}`` as ``train.py`` writes it, or a
     bare state_dict); every key must match the recipe's model (CheckpointError otherwise)."""
     from isegm.errors import CheckpointError
-    from isegm.model.checkpoint import _is_tensor_dict, _strip_module_prefix, load_state_dict_checked, read_checkpoint
-    obj = read_checkpoint(path)
-    state = obj.get('state_dict', obj) if isinstance(obj, dict) else None
-    if not _is_tensor_dict(state):
+    from isegm.model.checkpoint import load_state_dict_checked, read_checkpoint, state_dict_of
+    state = state_dict_of(read_checkpoint(path))
+    if state is None:
         raise CheckpointError(f'--weights: {path} holds no state_dict')
-    load_state_dict_checked(model, _strip_module_prefix(state), str(path), target="this recipe's model")
+    load_state_dict_checked(model, state, str(path), target="this recipe's model")
     logger.info('initial weights from %s', path)
 
 

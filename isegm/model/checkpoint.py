@@ -167,16 +167,23 @@ def _strip_module_prefix(sd: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]
     return sd
 
 
+def state_dict_of(obj: Any) -> Optional[Dict[str, Any]]:
+    """The weights a loaded checkpoint holds (its ``state_dict`` entry, or the object itself when it is a
+    bare state_dict), without DataParallel's ``module.`` prefix; None when it holds no tensor dict."""
+    sd = obj.get('state_dict', obj) if isinstance(obj, dict) else obj
+    return _strip_module_prefix(sd) if _is_tensor_dict(sd) else None
+
+
 def detect_format(obj: Any) -> str:
     """'ritm' (config + state_dict), 'fbrs-hrnet', 'fbrs-deeplab', 'dextr' or raise CheckpointError."""
     if isinstance(obj, dict) and 'state_dict' in obj and 'config' in obj:
         return 'ritm'
-    sd = obj.get('state_dict', obj) if isinstance(obj, dict) else obj
-    if not _is_tensor_dict(sd):
+    sd = state_dict_of(obj)
+    if sd is None:
         raise CheckpointError('the file is a PyTorch file but not a model checkpoint isegm knows: expected '
                               'a dict with "state_dict" and "config" (RITM / isegm), or a bare state_dict of '
                               'an f-BRS or DEXTR network.')
-    keys = list(_strip_module_prefix(sd).keys())
+    keys = list(sd.keys())
     if any('feature_extractor.stage2.0.branches' in k for k in keys):
         return 'fbrs-hrnet'
     if any(k.startswith('feature_extractor.backbone') for k in keys):
@@ -211,7 +218,7 @@ def build_model(obj: Any) -> Tuple[nn.Module, Dict[str, torch.Tensor], str]:
             raise CheckpointError(f'the config stored in the checkpoint cannot build {config["class"]}: '
                                   f'{type(e).__name__}: {e}') from e
         return model, sd, fmt
-    sd = _strip_module_prefix(obj.get('state_dict', obj))
+    sd = state_dict_of(obj)
     if fmt == 'fbrs-hrnet':
         from isegm.model.fbrs_models import FBRSHRNetModel, hrnet_params_from_fbrs_state_dict
         model = FBRSHRNetModel(**hrnet_params_from_fbrs_state_dict(sd))
