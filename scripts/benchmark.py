@@ -9,7 +9,9 @@ LimitLongestSide 800 (inactive on GrabCut, keeps the network input small with ``
 ``--fast on|off`` switches the model's fast inference path (``auto``: as ``load_model`` leaves it, on). Each
 (model, mode) runs in its own process so that the peak RSS is that run's own; ``--repeat N`` runs N such
 processes and pools their clicks (the median is then robust to a noisy neighbour on a shared machine).
-``--annotation`` times the annotation tool itself instead (canvas redraws and saves on a large image).
+``--annotation`` times the annotation tool itself instead (canvas redraws and saves on a large image);
+``--annotation-memory N`` annotates N objects (2 clicks + Space each) on a large image through the GUI's
+controller (real model, real saves) and prints the resident memory as objects accumulate.
 Prints a table: per-click median and p90, first click (``set_input_image`` + the first prediction; the
 simulated user's click, a distance transform over the ground truth, is not timed) as the
 median over all images, ``first_cold_s`` = the first image of a fresh process (oneDNN primitives and buffers
@@ -55,6 +57,9 @@ def parse_args(argv=None):
     p.add_argument('--annotation', action='store_true',
                    help='instead of clicks: time the annotation tool\'s redraws and saves on the first image '
                         'resized to --image-size (default 6000x4000), with 5 objects and an open one')
+    p.add_argument('--annotation-memory', type=int, default=0, metavar='N',
+                   help='instead of clicks: annotate N objects on the first image resized to --image-size '
+                        '(default 6000x4000) through the GUI controller and print VmRSS / peak RSS')
     p.add_argument('--single', action='store_true', help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -121,6 +126,8 @@ def main(argv=None):
         return run_single(args)
     if args.annotation:
         return run_annotation(args)
+    if args.annotation_memory:
+        return run_annotation_memory(args)
     rows = []
     for ckpt in (args.checkpoint or [None]):
         for mode in args.modes.split(','):
@@ -273,6 +280,77 @@ def _click_after_space(args, image, repeats: int) -> float:
             wait(lambda: c.idle)
         c.close()
     return float(np.median(times))
+
+
+def _proc_status_mb(field: str) -> float:
+    """A ``/proc/self/status`` memory field (VmRSS, VmHWM) in MB; NaN where /proc is not there."""
+    try:
+        for line in Path('/proc/self/status').read_text().splitlines():
+            if line.startswith(field + ':'):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float('nan')
+
+
+def run_annotation_memory(args) -> int:
+    """Resident memory of an annotation session on a large image, in the GUI's controller (no window): the
+    first image resized to ``--image-size`` (default 6000 x 4000), ``--annotation-memory`` objects each made
+    of two positive clicks and Space (which saves), with the real model (``--checkpoint`` or the bundled one)."""
+    import tempfile
+
+    import cv2
+    import torch
+
+    import isegm
+    from app.controller import InteractiveController
+    from isegm.annotation.engine import AnnotationEngine, PredictorSettings
+    from isegm.annotation.workspace import Workspace
+    from isegm.data.datasets.eval_sets import GrabCutDataset
+    from isegm.utils.config import load_config
+
+    torch.set_num_threads(args.threads)
+    cfg = load_config(args.config)
+    w, h = (int(v) for v in (args.image_size or '6000x4000').lower().split('x'))
+    dataset = GrabCutDataset(cfg['GRABCUT_PATH'])
+    name = args.images.split(',')[0]
+    sample = next(dataset.get_sample(i) for i in range(len(dataset)) if dataset.items[i][2] == name)
+    image = cv2.resize(sample.image, (w, h), interpolation=cv2.INTER_CUBIC)
+    del sample
+    model = isegm.load_model((args.checkpoint or [None])[0], device=args.device)
+    rows = [('model loaded', _proc_status_mb('VmRSS'), _proc_status_mb('VmHWM'))]
+    n = args.annotation_memory
+    report_at = {1, n} | set(range(5, n + 1, 5))
+    with tempfile.TemporaryDirectory() as folder:
+        cv2.imwrite(str(Path(folder) / 'large.jpg'), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        del image
+        c = InteractiveController(AnnotationEngine(model), Workspace(folder), settings=PredictorSettings())
+        if not c.open_image():
+            raise RuntimeError(f'could not open the benchmark image: {c.message}')
+
+        def wait():
+            while not c.idle:
+                c.poll()
+                time.sleep(0.002)
+        rows.append(('image open', _proc_status_mb('VmRSS'), _proc_status_mb('VmHWM')))
+        for k in range(1, n + 1):             # objects on a 6 x 5 grid of cells, walked in order
+            fy, fx = (0.1 + 0.16 * ((k - 1) // 6 % 5)), (0.08 + 0.16 * ((k - 1) % 6))
+            for dy, dx in ((0.0, 0.0), (0.02, 0.02)):
+                c.add_click(h * (fy + dy), w * (fx + dx), True)
+                wait()
+            c.finish_object()
+            wait()
+            if k in report_at:
+                rows.append((f'{k} objects finished ({len(c.doc.objects)} kept)', _proc_status_mb('VmRSS'),
+                             _proc_status_mb('VmHWM')))
+        c.close()
+    print(f'annotation session on {name} resized to {w}x{h}: 2 clicks + Space per object, {args.threads} threads')
+    width = max(len(r[0]) for r in rows)
+    print(f'| {"after".ljust(width)} | VmRSS MB | peak MB |')
+    print(f'|{"-" * (width + 2)}|----------|---------|')
+    for label, rss, hwm in rows:
+        print(f'| {label.ljust(width)} | {rss:8.0f} | {hwm:7.0f} |')
+    return 0
 
 
 def pool_runs(runs):

@@ -21,13 +21,14 @@ import cv2
 import numpy as np
 
 from isegm.annotation import mask_memo
-
+from isegm.annotation.box_mask import BoxMask
 from isegm.errors import InputError, IsegmError
 
 DEFAULT_LABEL = 'object'
 # Image-size arrays the undo history may hold beyond the current state (probability maps, masks, strokes):
 # a 24 MP image costs ~100 MB per click, so an unbounded history would grow into gigabytes on one image.
-DEFAULT_HISTORY_BYTES = 1 << 30
+# 512 MiB keeps a 24 MP session under 2 GB resident (scripts/benchmark.py --annotation-memory); 1 GiB did not.
+DEFAULT_HISTORY_BYTES = 1 << 29
 MIN_UNDO_STEPS = 5      # kept whatever they cost
 
 
@@ -60,22 +61,34 @@ def object_color(object_id: int) -> Tuple[int, int, int]:
 
 @dataclass(frozen=True)
 class AnnotationObject:
-    """A finished object. ``mask`` is a bool H x W array that is never modified in place."""
+    """A finished object. Its mask is held as a :class:`BoxMask` (``region``: the content of its bounding
+    box), so an object costs memory for its box, not for the whole image; a full-size bool array may be
+    passed as ``region`` and is converted. Regions are immutable: edits make new ones."""
     id: int
-    mask: np.ndarray
+    region: BoxMask
     label: str = DEFAULT_LABEL
     color: Tuple[int, int, int] = (255, 0, 0)
     clicks: Tuple[ClickRecord, ...] = ()
     extreme_points: Tuple[Tuple[int, int], ...] = ()
 
+    def __post_init__(self):
+        if not isinstance(self.region, BoxMask):
+            object.__setattr__(self, 'region', BoxMask.from_mask(self.region))
+
+    @property
+    def mask(self) -> np.ndarray:
+        """The full-size bool H x W mask: a new image-size array on every call (exports, tests); the
+        annotation code itself works on :attr:`region`."""
+        return self.region.to_array()
+
     @property
     def area(self) -> int:
-        return mask_memo.fact(self.mask, 'area', lambda m: int(np.count_nonzero(m)))
+        return mask_memo.fact(self.region, 'area', BoxMask.count)
 
     @property
     def bbox(self) -> Tuple[int, int, int, int]:
         """(x, y, width, height) of the mask, COCO style; zeros for an empty mask."""
-        box = mask_memo.fact(self.mask, 'box', mask_box)
+        box = self.region.box
         if box is None:
             return 0, 0, 0, 0
         x0, y0, x1, y1 = box
@@ -297,7 +310,9 @@ class AnnotationDocument:
         dtype = np.uint16 if len(self.objects) > 255 else np.uint8
         out = np.zeros(self.image_shape, dtype=dtype)
         for k, obj in enumerate(self.objects, start=1):
-            out[obj.mask] = k
+            if obj.region.any():
+                x0, y0, x1, y1 = obj.region.box
+                out[y0:y1, x0:x1][obj.region.crop] = k
         return out
 
     # ------------------------------------------------------------------ history
@@ -426,7 +441,7 @@ class AnnotationDocument:
             return
         init = None
         if draft.object_id is not None:
-            init = self.get_object(draft.object_id).mask.astype(np.float32)
+            init = self.get_object(draft.object_id).region.to_array().astype(np.float32)
         self._commit(draft=Draft(session=self._new_session(), object_id=draft.object_id, label=draft.label,
                                  init_mask=init))
 
@@ -511,30 +526,32 @@ class AnnotationDocument:
         """
         overwrite = self.overwrite_finished if overwrite is None else overwrite
         draft = self.draft
-        mask = self.current_mask()
+        mask = np.array(self.current_mask(), dtype=bool)      # a copy of our own, cleared in place below
         others = [o for o in self.objects if o.id != draft.object_id]
         if not overwrite:
             for o in others:
-                mask = mask & ~o.mask
-        if not mask.any():
+                o.region.clear_from(mask)
+        region = BoxMask.from_mask(mask)
+        del mask
+        if not region.any():
             return None
         if overwrite:
-            others_map = {o.id: dataclasses.replace(o, mask=o.mask & ~mask) for o in others}
+            others_map = {o.id: dataclasses.replace(o, region=o.region.minus(region)) for o in others}
         else:
             others_map = {o.id: o for o in others}
         next_id = self.next_id
         if draft.object_id is None:
-            obj = AnnotationObject(id=next_id, mask=mask, label=draft.label, color=object_color(next_id),
+            obj = AnnotationObject(id=next_id, region=region, label=draft.label, color=object_color(next_id),
                                    clicks=draft.all_clicks(), extreme_points=draft.extreme_points)
             objects = tuple(others_map[o.id] for o in self.objects) + (obj,)
             next_id += 1
         else:
             old = self.get_object(draft.object_id)
-            obj = dataclasses.replace(old, mask=mask, label=draft.label,
+            obj = dataclasses.replace(old, region=region, label=draft.label,
                                       clicks=old.clicks + draft.all_clicks(),
                                       extreme_points=draft.extreme_points or old.extreme_points)
             objects = tuple(obj if o.id == old.id else others_map[o.id] for o in self.objects)
-        objects = tuple(o for o in objects if o.mask.any())
+        objects = tuple(o for o in objects if o.region.any())
         self._commit(objects=objects, next_id=next_id, draft=Draft(session=self._new_session()))
         return obj
 
@@ -555,7 +572,7 @@ class AnnotationDocument:
         if not self.draft.is_empty or self.draft.object_id is not None:
             raise AnnotationStateError('another object is being edited; finish it (Space) or reset it first')
         obj = self.get_object(object_id)
-        prob = obj.mask.astype(np.float32)
+        prob = obj.region.to_array().astype(np.float32)
         draft = Draft(session=self._new_session(), object_id=obj.id, label=obj.label,
                       init_mask=prob if as_prev_mask else None, base=None if as_prev_mask else prob,
                       extreme_points=obj.extreme_points)
@@ -592,8 +609,8 @@ class AnnotationDocument:
         """Replace all objects (used when loading a project); clears the history and marks it saved."""
         objects = tuple(objects)
         for o in objects:
-            if o.mask.shape != self.image_shape:
-                raise InputError(f'object {o.id} has a {o.mask.shape} mask but the image is {self.image_shape}; '
+            if o.region.shape != self.image_shape:
+                raise InputError(f'object {o.id} has a {o.region.shape} mask but the image is {self.image_shape}; '
                                  'the project file belongs to another image')
         max_id = max((o.id for o in objects), default=0)
         self._replace(objects=objects, next_id=max(next_id or 1, max_id + 1), draft=Draft(session=self._new_session()))
@@ -614,7 +631,7 @@ def _state_arrays(state: _State, seen: set) -> int:
     objects_key = ('objects', id(state.objects))   # states that did not change the objects share the tuple
     if objects_key not in seen:
         seen.add(objects_key)
-        arrays += [o.mask for o in state.objects]
+        arrays += [o.region.crop for o in state.objects if o.region.any()]
     for a in arrays:
         key = _array_key(a)
         if key not in seen:

@@ -15,12 +15,13 @@ import json
 import logging
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import cv2
 import numpy as np
 
 from isegm.annotation import mask_memo
+from isegm.annotation.box_mask import BoxMask
 from isegm.annotation.document import AnnotationDocument
 from isegm.annotation.render import render_preview
 from isegm.annotation.storage import (PROJECT_FORMAT, PathLike, ProjectFileError, atomic_write_bytes,
@@ -45,13 +46,19 @@ def object_png_path(out_dir: PathLike, stem: str, k: int) -> Path:
     return Path(out_dir) / f'{stem}_{k}.png'
 
 
-def mask_to_polygons(mask: np.ndarray, min_points: int = 3) -> List[List[float]]:
-    """Outer contours of a binary mask as COCO polygons ``[[x0, y0, x1, y1, ...], ...]``.
+def mask_to_polygons(mask: Union[np.ndarray, BoxMask], min_points: int = 3) -> List[List[float]]:
+    """Outer contours of a binary mask (H x W array or :class:`BoxMask`) as COCO polygons
+    ``[[x0, y0, x1, y1, ...], ...]`` in image pixels.
 
     Polygons cannot express holes; the RLE is the exact form.
     """
-    m = np.ascontiguousarray(mask.astype(np.uint8))
-    contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if isinstance(mask, BoxMask):      # the box with a zero border, traced with the box's offset
+        m = np.pad(mask.crop.astype(np.uint8), 1)
+        offset = (mask.x0 - 1, mask.y0 - 1)
+    else:
+        m = np.ascontiguousarray(mask.astype(np.uint8))
+        offset = (0, 0)
+    contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE, offset=offset)
     polys = []
     for c in contours:
         c = c.reshape(-1, 2)
@@ -88,7 +95,7 @@ def export_image(doc: AnnotationDocument, image: np.ndarray, out_dir: PathLike, 
     _remember_coco_entry(paths['project'], _coco_entry_of(doc, data, paths['project']))
     atomic_write_bytes(paths['instances'], mask_png_bytes(doc.instance_map()))
     for k, obj in enumerate(doc.objects, start=1):
-        _write_object_png(object_png_path(out_dir, stem, k), obj.mask)
+        _write_object_png(object_png_path(out_dir, stem, k), obj.region)
     for k in range(len(doc.objects) + 1, written_before + 1):   # only files this function wrote before
         with contextlib.suppress(FileNotFoundError):
             object_png_path(out_dir, stem, k).unlink()
@@ -111,16 +118,16 @@ def _file_key(path: Path) -> Optional[Tuple[int, int, int]]:
     return st.st_ino, st.st_size, st.st_mtime_ns
 
 
-def _write_object_png(path: Path, mask: np.ndarray) -> None:
-    """Write an object's 0/255 PNG, unless this very mask array was written to this path and the file is
-    still the version written then (unchanged objects are not encoded again on every save)."""
-    written = mask_memo.get(mask, 'png_files', {})
+def _write_object_png(path: Path, region: BoxMask) -> None:
+    """Write an object's full-size 0/255 PNG, unless this very region was written to this path and the file
+    is still the version written then (unchanged objects are not encoded again on every save)."""
+    written = mask_memo.get(region, 'png_files', {})
     if str(path) in written and written[str(path)] == _file_key(path):
         return
-    atomic_write_bytes(path, mask_png_bytes(mask.astype(np.uint8) * 255))
+    atomic_write_bytes(path, mask_png_bytes(region.to_array().view(np.uint8) * np.uint8(255)))
     key = _file_key(path)
     if key is not None:
-        mask_memo.put(mask, 'png_files', {**written, str(path): key})
+        mask_memo.put(region, 'png_files', {**written, str(path): key})
 
 
 def _object_count(project: Path) -> int:
@@ -187,8 +194,8 @@ def _coco_entry_of(doc: AnnotationDocument, data: Dict[str, Any], path: Path) ->
     for o in doc.objects:
         area = o.area
         if area:
-            objects.append((o.label, {'segmentation': encoded_mask(o.mask),
-                                      'polygons': mask_memo.fact(o.mask, 'polygons', mask_to_polygons),
+            objects.append((o.label, {'segmentation': encoded_mask(o.region),
+                                      'polygons': mask_memo.fact(o.region, 'polygons', mask_to_polygons),
                                       'area': area, 'bbox': list(o.bbox), 'iscrowd': 0}))
     image = {'file_name': data['image'].get('file_name') or path.stem, 'height': int(height), 'width': int(width)}
     return {'image': image, 'objects': objects}

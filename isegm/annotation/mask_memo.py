@@ -1,10 +1,10 @@
-"""Facts derived from a finished object's mask (RLE, area, box, polygons, files written), computed
-once per mask array.
+"""Facts derived from a finished object's mask (RLE, area, polygons, files written), computed once per
+mask object (a :class:`~isegm.annotation.box_mask.BoxMask`, or any weak-referenceable array).
 
 Finished objects' masks are never modified in place (see :class:`AnnotationObject`): every edit makes a
-new array. A fact computed for an array therefore holds while that array lives, and saving a document
+new one. A fact computed for a mask therefore holds while that mask lives, and saving a document
 re-encodes only the objects that changed since the last save instead of every object of the image.
-Entries are keyed by the array's identity and dropped when the array is freed.
+Entries are keyed by the mask's identity and dropped when it is freed.
 """
 from __future__ import annotations
 
@@ -12,13 +12,11 @@ import threading
 import weakref
 from typing import Any, Callable, Dict, Tuple
 
-import numpy as np
-
 _MEMO: Dict[int, Tuple['weakref.ref', Dict[str, Any]]] = {}
 _LOCK = threading.Lock()
 
 
-def _facts(mask: np.ndarray) -> Dict[str, Any]:
+def _facts(mask: Any) -> Dict[str, Any]:
     key = id(mask)
     with _LOCK:
         entry = _MEMO.get(key)
@@ -34,7 +32,7 @@ def _facts(mask: np.ndarray) -> Dict[str, Any]:
         return facts
 
 
-def fact(mask: np.ndarray, name: str, compute: Callable[[np.ndarray], Any]) -> Any:
+def fact(mask: Any, name: str, compute: Callable[[Any], Any]) -> Any:
     """``compute(mask)``, remembered for this mask array under ``name``."""
     facts = _facts(mask)
     if name not in facts:
@@ -42,11 +40,11 @@ def fact(mask: np.ndarray, name: str, compute: Callable[[np.ndarray], Any]) -> A
     return facts[name]
 
 
-def get(mask: np.ndarray, name: str, default: Any = None) -> Any:
+def get(mask: Any, name: str, default: Any = None) -> Any:
     """A fact stored with :func:`put` (or computed by :func:`fact`), else ``default``."""
     return _facts(mask).get(name, default)
 
 
-def put(mask: np.ndarray, name: str, value: Any) -> None:
+def put(mask: Any, name: str, value: Any) -> None:
     """Remember ``value`` for this mask array under ``name``."""
     _facts(mask)[name] = value

@@ -7,11 +7,12 @@ grow with the image: a 6000 x 4000 photo redraws as fast as a 640 x 480 one.
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
 
+from isegm.annotation.box_mask import BoxMask
 from isegm.annotation.document import AnnotationObject, ClickRecord, mask_box
 from isegm.utils.image_io import to_rgb_uint8
 
@@ -24,16 +25,20 @@ Box = Tuple[int, int, int, int]            # x0, y0, x1, y1 (image pixels, end e
 Sampler = Callable[[np.ndarray], np.ndarray]
 
 
-def blend_into(out: np.ndarray, mask: np.ndarray, color: Sequence[int], alpha: float, border: bool = True) -> None:
-    """Fill ``mask`` in ``out`` (RGB uint8, modified in place) with ``color`` at opacity ``alpha``; with
-    ``border`` the mask's edge pixels get the plain colour. Only the mask's bounding box is touched."""
-    box = mask_box(mask)
+def blend_into(out: np.ndarray, mask: Union[np.ndarray, BoxMask], color: Sequence[int], alpha: float,
+               border: bool = True) -> None:
+    """Fill ``mask`` (H x W bool array or :class:`BoxMask`) in ``out`` (RGB uint8, modified in place) with
+    ``color`` at opacity ``alpha``; with ``border`` the mask's edge pixels get the plain colour. Only the
+    mask's bounding box is touched."""
+    box = mask.box if isinstance(mask, BoxMask) else mask_box(mask)
     if box is None:
         return
     x0, y0, x1, y1 = box
+    h, w = mask.shape
     # one pixel of context, so the erosion sees the same neighbours as on the whole mask
-    cx0, cy0, cx1, cy1 = max(0, x0 - 1), max(0, y0 - 1), min(mask.shape[1], x1 + 1), min(mask.shape[0], y1 + 1)
-    m8 = mask[cy0:cy1, cx0:cx1].astype(np.uint8)
+    cx0, cy0, cx1, cy1 = max(0, x0 - 1), max(0, y0 - 1), min(w, x1 + 1), min(h, y1 + 1)
+    window = mask.window(cy0, cy1, cx0, cx1) if isinstance(mask, BoxMask) else mask[cy0:cy1, cx0:cx1]
+    m8 = window.astype(np.uint8)
     region = out[cy0:cy1, cx0:cx1]
     blended = cv2.LUT(region, _blend_table(color, alpha))
     if border:
@@ -89,7 +94,7 @@ def render_overlay(image: np.ndarray, objects: Iterable[AnnotationObject], alpha
     points (radius in image pixels)."""
     out = np.ascontiguousarray(image[:, :, :3]).copy()
     for obj in objects:
-        blend_into(out, obj.mask, obj.color, _object_alpha(obj, alpha, selected_id))
+        blend_into(out, obj.region, obj.color, _object_alpha(obj, alpha, selected_id))
     if draft_mask is not None:
         blend_into(out, draft_mask, DRAFT_COLOR, alpha)
     return draw_points(out, clicks, click_radius, extreme_points)
@@ -104,15 +109,28 @@ def _object_alpha(obj: AnnotationObject, alpha: float, selected_id: Optional[int
     return min(1.0, alpha + 0.25) if obj.id == selected_id else alpha
 
 
-def nearest_sampler(box: Box, out_size: Tuple[int, int]) -> Sampler:
-    """A function taking an H x W (x ...) array to the ``out_size`` (width, height) view of ``box``:
-    each view pixel takes the image pixel under its centre (masks stay exact 0/1, maps stay maps)."""
-    x0, y0, x1, y1 = box
-    ow, oh = out_size
-    rows = np.minimum(y0 + ((np.arange(oh) + 0.5) * ((y1 - y0) / oh)).astype(np.intp), y1 - 1)
-    cols = np.minimum(x0 + ((np.arange(ow) + 0.5) * ((x1 - x0) / ow)).astype(np.intp), x1 - 1)
-    index = (rows[:, None], cols[None, :])
-    return lambda array: array[index]
+class NearestSampler:
+    """Called on an H x W (x ...) array, gives the ``out_size`` (width, height) view of ``box``: each view
+    pixel takes the image pixel under its centre (masks stay exact 0/1, maps stay maps). ``rows`` and
+    ``cols`` are the image rows / columns picked."""
+
+    def __init__(self, box: Box, out_size: Tuple[int, int]):
+        x0, y0, x1, y1 = box
+        ow, oh = out_size
+        self.rows = np.minimum(y0 + ((np.arange(oh) + 0.5) * ((y1 - y0) / oh)).astype(np.intp), y1 - 1)
+        self.cols = np.minimum(x0 + ((np.arange(ow) + 0.5) * ((x1 - x0) / ow)).astype(np.intp), x1 - 1)
+
+    def __call__(self, array: np.ndarray) -> np.ndarray:
+        return array[self.rows[:, None], self.cols[None, :]]
+
+    def region(self, mask: BoxMask) -> np.ndarray:
+        """The view of a :class:`BoxMask`, made from its box only."""
+        return mask.take(self.rows, self.cols)
+
+
+def nearest_sampler(box: Box, out_size: Tuple[int, int]) -> NearestSampler:
+    """The :class:`NearestSampler` of ``box`` shown at ``out_size`` (width, height)."""
+    return NearestSampler(box, out_size)
 
 
 class ViewRenderer:
@@ -191,7 +209,7 @@ class ViewRenderer:
         for obj in objects:
             ox, oy, ow_, oh_ = obj.bbox          # remembered per mask: objects off screen cost nothing
             if ox < x1 and oy < y1 and ox + ow_ > x0 and oy + oh_ > y0:
-                blend_into(out, sample(obj.mask), obj.color, _object_alpha(obj, alpha, selected_id))
+                blend_into(out, sample.region(obj.region), obj.color, _object_alpha(obj, alpha, selected_id))
         if draft_mask is not None:
             m = draft_mask(sample)
             if m is not None:

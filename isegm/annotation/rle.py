@@ -19,29 +19,44 @@ RLE = Dict[str, Union[List[int], str]]
 def mask_to_counts(mask: np.ndarray) -> List[int]:
     """Binary mask H x W -> uncompressed COCO run lengths (column-major, starting with zeros).
 
-    Only the mask's bounding box is scanned in column-major order (with one zero row of margin
-    above and below where the image has one); everything outside it is zeros, which only lengthens
-    runs of zeros. The run boundaries found in the box are mapped back to positions in the whole mask.
+    Only the mask's bounding box is scanned (:func:`box_to_counts`): everything outside it is zeros,
+    which only lengthens runs of zeros.
     """
     mask = np.asarray(mask)
     if mask.ndim != 2:
         raise InputError(f'a mask must be H x W, got shape {mask.shape}')
-    h, w = mask.shape
-    n = h * w
-    if n == 0:
-        return []
     if mask.dtype != bool:
         mask = mask != 0
     rows = np.flatnonzero(mask.any(axis=1))
     if rows.size == 0:
-        return [n]
+        return [mask.size] if mask.size else []
     cols = np.flatnonzero(mask.any(axis=0))
-    y0, y1 = max(0, int(rows[0]) - 1), min(h, int(rows[-1]) + 2)   # one zero row of margin where possible
-    x0, x1 = int(cols[0]), int(cols[-1]) + 1
-    bh = y1 - y0
-    block = mask[y0:y1, x0:x1].T.ravel()               # column-major order of the box
+    y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    return box_to_counts(mask[y0:y1, x0:x1], y0, x0, mask.shape)
+
+
+def box_to_counts(crop: np.ndarray, y0: int, x0: int, shape: Sequence[int]) -> List[int]:
+    """COCO run lengths of the H x W (``shape``) mask that is the bool ``crop`` at rows ``y0:``, columns
+    ``x0:`` and zeros elsewhere, computed from the crop alone.
+
+    The crop is scanned in column-major order with one zero row of margin above and below where the image
+    has one; the run boundaries found there are mapped back to positions in the whole mask.
+    """
+    h, w = int(shape[0]), int(shape[1])
+    n = h * w
+    if n == 0:
+        return []
+    crop = np.asarray(crop, dtype=bool)
+    if not crop.any():
+        return [n]
+    ch, cw = crop.shape
+    top, bottom = (1 if y0 > 0 else 0), (1 if y0 + ch < h else 0)     # zero margin rows where possible
+    block = np.zeros((ch + top + bottom, cw), bool)
+    block[top:top + ch] = crop
+    y0 -= top
+    bh = block.shape[0]
     # a zero before and after the box: what precedes / follows it in the whole mask (or nothing)
-    seq = np.concatenate(([False], block, [False]))
+    seq = np.concatenate(([False], block.T.ravel(), [False]))
     q = np.flatnonzero(seq[1:] != seq[:-1]).astype(np.int64)   # box element q differs from element q - 1
     change = np.empty_like(q)
     # a run of ones starts at box element q; it ends right after box element q - 1 (the pixels skipped
@@ -121,6 +136,13 @@ def encode(mask: np.ndarray, compressed: bool = True) -> RLE:
     counts = mask_to_counts(mask)
     return {'size': [int(mask.shape[0]), int(mask.shape[1])],
             'counts': compress_counts(counts) if compressed else counts}
+
+
+def encode_box(crop: np.ndarray, y0: int, x0: int, shape: Sequence[int], compressed: bool = True) -> RLE:
+    """:func:`encode` of the ``shape`` mask that is ``crop`` at (``y0``, ``x0``) and zeros elsewhere,
+    without making that mask."""
+    counts = box_to_counts(crop, y0, x0, shape)
+    return {'size': [int(shape[0]), int(shape[1])], 'counts': compress_counts(counts) if compressed else counts}
 
 
 def decode(rle: RLE) -> np.ndarray:

@@ -19,6 +19,7 @@ from typing import Any, Dict, Iterator, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from isegm.annotation import mask_memo, rle
+from isegm.annotation.box_mask import BoxMask
 from isegm.annotation.document import AnnotationDocument, AnnotationObject, ClickRecord, object_color
 from isegm.errors import InputError, IsegmError
 from isegm.utils.image_io import MAX_IMAGE_PIXELS
@@ -107,9 +108,9 @@ def remove_stale_temp_files(folder: PathLike) -> int:
 
 
 # ---------------------------------------------------------------------- project <-> dict
-def encoded_mask(mask: np.ndarray) -> Dict[str, Any]:
-    """The compressed COCO RLE of a finished object's mask (encoded once per mask array; a fresh dict)."""
-    encoded = mask_memo.fact(mask, 'rle', rle.encode)
+def encoded_mask(region: BoxMask) -> Dict[str, Any]:
+    """The compressed COCO RLE of a finished object's mask (encoded once per region; a fresh dict)."""
+    encoded = mask_memo.fact(region, 'rle', lambda r: rle.encode_box(r.crop, r.y0, r.x0, r.shape))
     return {'size': list(encoded['size']), 'counts': encoded['counts']}
 
 
@@ -124,7 +125,7 @@ def document_to_dict(doc: AnnotationDocument) -> Dict[str, Any]:
             'color': list(obj.color),
             'area': obj.area,
             'bbox': list(obj.bbox),
-            'mask': encoded_mask(obj.mask),
+            'mask': encoded_mask(obj.region),
             'clicks': [[c.y, c.x, bool(c.is_positive)] for c in obj.clicks],
             'extreme_points': [list(p) for p in obj.extreme_points],
         })
@@ -192,7 +193,7 @@ def _object_from_dict(o: Dict[str, Any], shape: Tuple[int, int]) -> Optional[Ann
     if len(inside) != len(clicks) or not all(0 <= y < shape[0] and 0 <= x < shape[1] for y, x in points):
         logger.warning('project file: object %d has clicks or extreme points outside the image; dropped', oid)
         points = [(y, x) for y, x in points if 0 <= y < shape[0] and 0 <= x < shape[1]]
-    return AnnotationObject(id=oid, mask=mask, label=label, color=tuple(color), clicks=tuple(inside),
+    return AnnotationObject(id=oid, region=BoxMask.from_mask(mask), label=label, color=tuple(color), clicks=tuple(inside),
                             extreme_points=tuple(points))
 
 

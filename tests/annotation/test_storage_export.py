@@ -331,7 +331,7 @@ def test_saving_again_rewrites_only_what_changed_and_the_coco_file_equals_a_fres
     primed['info'] = fresh['info'] = None
     assert primed == fresh
     # the remembered facts go with the masks
-    key = id(doc.objects[0].mask)
+    key = id(doc.objects[0].region)
     assert key in mask_memo._MEMO
     del doc
     gc.collect()

@@ -74,3 +74,18 @@ def test_benchmark_annotation_prints_its_table(datasets_dir):
     assert len(rows) == 8 and all(t > 0 for t in rows.values())
     assert any(k.startswith('save after one more object') for k in rows)
     assert any(k.startswith('click right after Space') for k in rows)
+
+
+def test_benchmark_annotation_memory_annotates_and_reports_each_stage(datasets_dir):
+    res = _run(['scripts/benchmark.py', '--annotation-memory', '6', '--images', '124080', '--image-size', '600x400'])
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert '124080 resized to 600x400' in res.stdout
+    rows = {}
+    for line in res.stdout.splitlines():
+        cells = [c.strip() for c in line.strip('|').split('|')]
+        if line.startswith('|') and len(cells) == 3 and cells[1].isdigit():
+            rows[cells[0]] = (int(cells[1]), int(cells[2]))
+    # every object (two clicks on a free spot of the grid + Space) was finished and kept
+    assert list(rows) == ['model loaded', 'image open', '1 objects finished (1 kept)', '5 objects finished (5 kept)',
+                          '6 objects finished (6 kept)']
+    assert all(100 < rss <= peak for rss, peak in rows.values())
