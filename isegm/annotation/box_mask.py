@@ -18,9 +18,9 @@ from isegm.errors import InputError
 class BoxMask:
     """Bool ``shape`` mask that is False outside ``crop``, which sits at rows ``y0:y0+h``, columns ``x0:x0+w``.
 
-    ``crop`` is tight (its first / last rows and columns each hold a True pixel) or empty (0 x 0 for an
-    empty mask), so :attr:`box` is the mask's bounding box. Build one with :meth:`from_mask` or
-    :meth:`from_window`.
+    The constructor trims the crop to its True pixels (0 x 0 for an empty mask) and keeps a read-only copy
+    of its own (never a view of a larger array), so :attr:`box` is the mask's bounding box and no caller
+    can change it.
     """
 
     __slots__ = ('shape', 'y0', 'x0', 'crop', '__weakref__')
@@ -33,12 +33,18 @@ class BoxMask:
             raise InputError(f'a BoxMask crop must be a 2-d bool array, got {crop.dtype} {crop.shape}')
         if crop.size and not (0 <= y0 and 0 <= x0 and y0 + crop.shape[0] <= h and x0 + crop.shape[1] <= w):
             raise InputError(f'a {crop.shape} crop at (y={y0}, x={x0}) does not fit a {h}x{w} mask')
-        if not crop.flags.owndata or crop.flags.writeable:
-            crop = crop.copy()
+        rows = np.flatnonzero(crop.any(axis=1)) if crop.size else np.zeros(0, np.intp)
+        if rows.size == 0:
+            crop, y0, x0 = np.zeros((0, 0), bool), 0, 0
+        else:                                   # tight to the True pixels, and ours alone (never a view)
+            cols = np.flatnonzero(crop.any(axis=0))
+            r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+            crop = crop[r0:r1, c0:c1].copy()
+            y0, x0 = y0 + r0, x0 + c0
         crop.flags.writeable = False
         self.shape: Tuple[int, int] = (h, w)
-        self.y0, self.x0 = (y0, x0) if crop.size else (0, 0)
-        self.crop = crop if crop.size else np.zeros((0, 0), bool)
+        self.y0, self.x0 = y0, x0
+        self.crop = crop
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -47,18 +53,12 @@ class BoxMask:
         mask = np.asarray(mask)
         if mask.ndim != 2:
             raise InputError(f'a mask must be H x W, got shape {mask.shape}')
-        return cls.from_window(mask != 0 if mask.dtype != bool else mask, 0, 0, mask.shape)
+        return cls(mask.shape, 0, 0, mask != 0 if mask.dtype != bool else mask)
 
     @classmethod
     def from_window(cls, window: np.ndarray, y0: int, x0: int, shape: Sequence[int]) -> 'BoxMask':
-        """The mask that is ``window`` (bool) at rows ``y0:``, columns ``x0:`` and False elsewhere;
-        the window is cropped to its True pixels."""
-        rows = np.flatnonzero(window.any(axis=1))
-        if rows.size == 0:
-            return cls(shape, 0, 0, np.zeros((0, 0), bool))
-        cols = np.flatnonzero(window.any(axis=0))
-        r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-        return cls(shape, y0 + r0, x0 + c0, window[r0:r1, c0:c1])
+        """The mask that is ``window`` (bool) at rows ``y0:``, columns ``x0:`` and False elsewhere."""
+        return cls(shape, y0, x0, window)
 
     # ---------------------------------------------------------------- facts
     @property

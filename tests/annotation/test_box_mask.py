@@ -137,3 +137,15 @@ def test_finished_objects_cost_their_box_not_the_image():
     d = doc.finish_object(overwrite=True)
     left = doc.get_object(b.id)
     assert left.bbox == (300, 130, 100, 70) and left.region.nbytes == 70 * 100 and d.area == 70 * 50
+
+
+def test_constructor_trims_a_loose_crop_and_copies_it():
+    loose = np.zeros((10, 12), bool)
+    loose[3:5, 2:9] = True
+    b = BoxMask((40, 50), 7, 11, loose)
+    assert (b.y0, b.x0, b.crop.shape) == (10, 13, (2, 7)) and b.box == (13, 10, 20, 12)
+    assert not np.shares_memory(b.crop, loose)
+    expected = np.zeros((40, 50), bool)
+    expected[7:17, 11:23] = loose
+    np.testing.assert_array_equal(b.to_array(), expected)
+    assert not BoxMask((40, 50), 7, 11, np.zeros((10, 12), bool)).any()
