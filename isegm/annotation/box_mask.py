@@ -15,6 +15,15 @@ import numpy as np
 from isegm.errors import InputError
 
 
+def mask_box(mask: np.ndarray) -> Optional[Tuple[int, int, int, int]]:
+    """(x0, y0, x1, y1) of the True pixels of an H x W mask (end exclusive), None for an empty mask."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
 class BoxMask:
     """Bool ``shape`` mask that is False outside ``crop``, which sits at rows ``y0:y0+h``, columns ``x0:x0+w``.
 
@@ -33,12 +42,11 @@ class BoxMask:
             raise InputError(f'a BoxMask crop must be a 2-d bool array, got {crop.dtype} {crop.shape}')
         if crop.size and not (0 <= y0 and 0 <= x0 and y0 + crop.shape[0] <= h and x0 + crop.shape[1] <= w):
             raise InputError(f'a {crop.shape} crop at (y={y0}, x={x0}) does not fit a {h}x{w} mask')
-        rows = np.flatnonzero(crop.any(axis=1)) if crop.size else np.zeros(0, np.intp)
-        if rows.size == 0:
+        box = mask_box(crop) if crop.size else None
+        if box is None:
             crop, y0, x0 = np.zeros((0, 0), bool), 0, 0
         else:                                   # tight to the True pixels, and ours alone (never a view)
-            cols = np.flatnonzero(crop.any(axis=0))
-            r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+            c0, r0, c1, r1 = box
             crop = crop[r0:r1, c0:c1].copy()
             y0, x0 = y0 + r0, x0 + c0
         crop.flags.writeable = False
@@ -54,11 +62,6 @@ class BoxMask:
         if mask.ndim != 2:
             raise InputError(f'a mask must be H x W, got shape {mask.shape}')
         return cls(mask.shape, 0, 0, mask != 0 if mask.dtype != bool else mask)
-
-    @classmethod
-    def from_window(cls, window: np.ndarray, y0: int, x0: int, shape: Sequence[int]) -> 'BoxMask':
-        """The mask that is ``window`` (bool) at rows ``y0:``, columns ``x0:`` and False elsewhere."""
-        return cls(shape, y0, x0, window)
 
     # ---------------------------------------------------------------- facts
     @property
@@ -114,27 +117,26 @@ class BoxMask:
     # ---------------------------------------------------------------- editing (new instances)
     def minus(self, other: 'BoxMask') -> 'BoxMask':
         """This mask without the pixels of ``other`` (same shape)."""
-        self._check_same_shape(other)
+        self._check_shape(other.shape)
         if not self.crop.size or not other.crop.size:
             return self
         x0, y0, x1, y1 = self.box
         cut = other.window(y0, y1, x0, x1)
         if not cut.any():
             return self
-        return BoxMask.from_window(self.crop & ~cut, y0, x0, self.shape)
+        return BoxMask(self.shape, y0, x0, self.crop & ~cut)
 
     def clear_from(self, mask: np.ndarray) -> np.ndarray:
         """Set this mask's pixels to False in the full-size bool array ``mask`` (in place); returns it."""
-        if mask.shape != self.shape:
-            raise InputError(f'a {mask.shape} mask cannot be combined with a {self.shape} one')
+        self._check_shape(mask.shape)
         if self.crop.size:
             x0, y0, x1, y1 = self.box
             mask[y0:y1, x0:x1] &= ~self.crop
         return mask
 
-    def _check_same_shape(self, other: 'BoxMask') -> None:
-        if other.shape != self.shape:
-            raise InputError(f'a {other.shape} mask cannot be combined with a {self.shape} one')
+    def _check_shape(self, shape: Tuple[int, ...]) -> None:
+        if tuple(shape) != self.shape:
+            raise InputError(f'a {tuple(shape)} mask cannot be combined with a {self.shape} one')
 
     def __repr__(self) -> str:
         return f'BoxMask(shape={self.shape}, box={self.box})'

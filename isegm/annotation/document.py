@@ -43,15 +43,6 @@ class ClickRecord(NamedTuple):
     is_positive: bool
 
 
-def mask_box(mask: np.ndarray) -> Optional[Tuple[int, int, int, int]]:
-    """(x0, y0, x1, y1) of the True pixels of an H x W mask (end exclusive), None for an empty mask."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(mask.any(axis=0))
-    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
-
-
 def object_color(object_id: int) -> Tuple[int, int, int]:
     """A distinct, stable RGB colour for an object id (golden-ratio hue walk)."""
     hue = (0.13 + 0.618033988749895 * object_id) % 1.0

@@ -12,8 +12,8 @@ from typing import Callable, Iterable, List, Optional, Sequence, Tuple, Union
 import cv2
 import numpy as np
 
-from isegm.annotation.box_mask import BoxMask
-from isegm.annotation.document import AnnotationObject, ClickRecord, mask_box
+from isegm.annotation.box_mask import BoxMask, mask_box
+from isegm.annotation.document import AnnotationObject, ClickRecord
 from isegm.utils.image_io import to_rgb_uint8
 
 POSITIVE_COLOR = (0, 220, 0)

@@ -11,6 +11,7 @@ from typing import Dict, List, Sequence, Union
 
 import numpy as np
 
+from isegm.annotation.box_mask import mask_box
 from isegm.errors import InputError
 
 RLE = Dict[str, Union[List[int], str]]
@@ -27,11 +28,10 @@ def mask_to_counts(mask: np.ndarray) -> List[int]:
         raise InputError(f'a mask must be H x W, got shape {mask.shape}')
     if mask.dtype != bool:
         mask = mask != 0
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
+    box = mask_box(mask) if mask.size else None
+    if box is None:
         return [mask.size] if mask.size else []
-    cols = np.flatnonzero(mask.any(axis=0))
-    y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    x0, y0, x1, y1 = box
     return box_to_counts(mask[y0:y1, x0:x1], y0, x0, mask.shape)
 
 
