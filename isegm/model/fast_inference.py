@@ -138,6 +138,58 @@ def fold_scale_layers(model: nn.Module) -> int:
     return count
 
 
+def _compose_with_1x1(outer: nn.Conv2d, inner: nn.Conv2d) -> nn.Conv2d:
+    """One convolution computing ``outer(inner(x))`` where ``outer`` is a 1x1, stride-1 convolution:
+    ``W = W_o W_i`` (over the middle channels), ``b = W_o b_i + b_o`` (float64, stored in the weights' dtype).
+    Exact up to rounding, borders included: the 1x1 convolution mixes channels per pixel, and the inner bias
+    is added at every output pixel whatever the padding."""
+    w_o = outer.weight.detach().double()[:, :, 0, 0]
+    w_i = inner.weight.detach().double()
+    b_i = inner.bias.detach().double() if inner.bias is not None else torch.zeros(w_i.shape[0], dtype=torch.float64,
+                                                                                   device=w_i.device)
+    b_o = outer.bias.detach().double() if outer.bias is not None else torch.zeros_like(w_o[:, 0])
+    conv = nn.Conv2d(inner.in_channels, outer.out_channels, inner.kernel_size, inner.stride, inner.padding,
+                     inner.dilation, bias=True).to(device=inner.weight.device, dtype=inner.weight.dtype)
+    conv.weight = nn.Parameter(torch.einsum('om,mikl->oikl', w_o, w_i).to(inner.weight.dtype), requires_grad=False)
+    conv.bias = nn.Parameter((w_o @ b_i + b_o).to(inner.weight.dtype), requires_grad=False)
+    return conv
+
+
+def _is_plain_1x1(conv: nn.Module) -> bool:
+    return (type(conv) is nn.Conv2d and conv.kernel_size == (1, 1) and conv.stride == (1, 1)
+            and conv.padding == (0, 0) and conv.groups == 1)
+
+
+def _composed_click_skip(self, coord_features: torch.Tensor) -> torch.Tensor:
+    return torch.relu(torch.nn.functional.avg_pool2d(self.coord_skip(coord_features), 2, ceil_mode=True))
+
+
+def compose_click_encoder(model: nn.Module) -> int:
+    """Fold the last convolution of a compact click model's click encoder (``maps_transform``: ...,
+    ``conv 3x3 stride 2 -> 64``, folded scale) into its two consumers, the 1x1 ``coord_proj`` (added to the
+    stem) and the 1x1 ``coord_skip`` (after a 2x2 average pool), in place on a no-grad copy.
+
+    The 64-channel stride-2 map is then never made: ``coord_proj`` becomes a 3x3 stride-2 convolution to
+    32 channels on the encoder's 16-channel map, and ``coord_skip`` one to 16 channels, pooled afterwards.
+    The average pool (no padding, so each window divides by the pixels it covers) commutes with a 1x1
+    convolution and its bias. Returns 1 when composed, 0 when the model does not have that structure."""
+    encoder = getattr(model, 'maps_transform', None)
+    proj, skip = getattr(model, 'coord_proj', None), getattr(model, 'coord_skip', None)
+    if not (type(encoder) is nn.Sequential and hasattr(model, 'click_skip')
+            and _is_plain_1x1(proj) and _is_plain_1x1(skip)):
+        return 0
+    names = [n for n, m in encoder._modules.items() if type(m) is not nn.Identity]
+    last = encoder._modules[names[-1]] if len(names) > 1 else None
+    if not (type(last) is nn.Conv2d and last.groups == 1 and last.padding_mode == 'zeros'
+            and last.out_channels == proj.in_channels == skip.in_channels):
+        return 0
+    model.coord_proj = _compose_with_1x1(proj, last)
+    model.coord_skip = _compose_with_1x1(skip, last)
+    encoder._modules[names[-1]] = nn.Identity()
+    model.click_skip = _composed_click_skip.__get__(model, type(model))
+    return 1
+
+
 # ------------------------------------------------------------------------------------------------------
 # Convolution + ReLU (+ residual add) fusion with oneDNN post-ops (CPU, float32, channels_last only)
 # ------------------------------------------------------------------------------------------------------
@@ -413,6 +465,7 @@ class FastInferenceMixin:
             probe = self._fast_probe_inputs(param.device, param.dtype)
             folded, num = fold_batch_norms(self, lambda m: m(*probe))
             num += fold_scale_layers(folded)
+            num += compose_click_encoder(folded)
         finally:
             self.__dict__[_FAST_ATTR] = state
             if hook_flag is not None:

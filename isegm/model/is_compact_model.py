@@ -82,13 +82,17 @@ class CompactClickModel(ISModel):
 
     merge_clicks = staticmethod(conv_plus)   # coord_proj(click features) + stem output
 
+    def click_skip(self, coord_features: torch.Tensor) -> torch.Tensor:
+        """The click features' skip into the decoder: 2x2 average pool (to stride 4), 1x1 conv, ReLU."""
+        return F.relu(self.coord_skip(F.avg_pool2d(coord_features, 2, ceil_mode=True)))
+
     def backbone_forward(self, image: torch.Tensor, coord_features: Optional[torch.Tensor] = None
                          ) -> Dict[str, torch.Tensor]:
         x = self.feature_extractor.stem(image)
         skip = None
         if coord_features is not None:
             x = self.merge_clicks(self.coord_proj, coord_features, x)
-            skip = F.relu(self.coord_skip(F.avg_pool2d(coord_features, 2, ceil_mode=True)))
+            skip = self.click_skip(coord_features)
         feats = self.feature_extractor.stages(x)
         if skip is not None and skip.shape[-2:] != feats[0].shape[-2:]:
             skip = F.interpolate(skip, size=feats[0].shape[-2:], mode='bilinear', align_corners=False)

@@ -332,3 +332,62 @@ def test_click_branch_scale_folded_and_leaky_relu_fused():
         grads.append(inp.grad)
     assert float(grads[1].abs().max()) > 0
     torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize('size', [(64, 64), (61, 75), (37, 50)])
+def test_compact_click_encoder_composed_into_its_consumers(size):
+    """The compact click model's click encoder ends in a 3x3 stride-2 convolution to 64 channels whose only
+    consumers are two 1x1 convolutions (one after a 2x2 average pool): the fast copy composes them, so that
+    map is never made, with the same values (odd sizes: the ceil-mode pool's partial windows), also with
+    autograd on (the input BRS modes run the fast copy under autograd)."""
+    from isegm.model.is_compact_model import CompactClickModel
+    from isegm.model.ops import ScaleLayer
+    torch.manual_seed(1)
+    model = CompactClickModel(backbone='lite0', decoder_ch=32, use_disks=True, norm_radius=5,
+                              with_prev_mask=True).eval()
+    scale = [m for m in model.maps_transform.modules() if isinstance(m, ScaleLayer)][0]
+    scale.scale.data.fill_(0.3)
+    model.coord_skip.bias.data.uniform_(-0.5, 0.5)
+    x = torch.rand(2, 4, *size)
+    x[:, 3] = (x[:, 3] > 0.5).float()
+    points = torch.tensor([[[10.0, 12.0, 0.0], [-1.0, -1.0, -1.0]], [[30.0, 20.0, 0.0], [5.0, 5.0, 1.0]]])
+    with torch.no_grad():
+        ref = model(x, points)['instances']
+        coord = model.get_coord_features(x[:, :3], x[:, 3:], points)
+        model.set_fast_inference(True)
+        fast_out = model(x, points)['instances']
+    fast = model.fast_model()
+    # the 64-channel convolution is gone; the consumers are 3x3 stride-2 convolutions on the 16 channels
+    assert not any(isinstance(m, nn.Conv2d) and m.out_channels == 64 for m in fast.maps_transform.modules())
+    for conv, out_channels in ((fast.coord_proj, 32), (fast.coord_skip, 16)):
+        assert (conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride) == (16, out_channels,
+                                                                                        (3, 3), (2, 2))
+    assert float((fast_out - ref).abs().max()) <= 1e-4 * float(ref.abs().max())
+    stem = torch.rand(2, 32, (size[0] + 1) // 2, (size[1] + 1) // 2)
+    for grad in (False, True):
+        with torch.set_grad_enabled(grad):
+            inp = coord.clone().requires_grad_(grad)
+            encoded = model.maps_transform(inp)
+            plain = (model.coord_proj(encoded) + stem, model.click_skip(encoded))
+            inp_fast = coord.clone().contiguous(memory_format=torch.channels_last).requires_grad_(grad)
+            z = fast.maps_transform(inp_fast)
+            composed = (fast.merge_clicks(fast.coord_proj, z, stem.contiguous(memory_format=torch.channels_last)),
+                        fast.click_skip(z))
+        for a, b in zip(plain, composed):
+            assert a.shape == b.shape and float(a.abs().max()) > 0
+            torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5 * float(a.abs().max()))
+        if grad:
+            sum(t.square().sum() for t in plain).backward()
+            sum(t.square().sum() for t in composed).backward()
+            assert float(inp.grad.abs().max()) > 0
+            torch.testing.assert_close(inp_fast.grad, inp.grad, rtol=1e-4, atol=1e-5 * float(inp.grad.abs().max()))
+
+
+def test_click_encoder_left_alone_without_its_two_consumers():
+    """RITM's HRNet click branch feeds the stem directly: nothing to compose there."""
+    from isegm.model.fast_inference import compose_click_encoder
+    model = HRNetModel(width=8, ocr_width=8, small=True, with_prev_mask=True, use_disks=True, norm_radius=5,
+                       use_rgb_conv=False).eval()
+    before = [type(m) for m in model.maps_transform]
+    assert compose_click_encoder(model) == 0
+    assert [type(m) for m in model.maps_transform] == before
