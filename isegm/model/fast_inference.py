@@ -145,8 +145,7 @@ def _compose_with_1x1(outer: nn.Conv2d, inner: nn.Conv2d) -> nn.Conv2d:
     is added at every output pixel whatever the padding."""
     w_o = outer.weight.detach().double()[:, :, 0, 0]
     w_i = inner.weight.detach().double()
-    b_i = inner.bias.detach().double() if inner.bias is not None else torch.zeros(w_i.shape[0], dtype=torch.float64,
-                                                                                   device=w_i.device)
+    b_i = inner.bias.detach().double() if inner.bias is not None else torch.zeros_like(w_i[:, 0, 0, 0])
     b_o = outer.bias.detach().double() if outer.bias is not None else torch.zeros_like(w_o[:, 0])
     conv = nn.Conv2d(inner.in_channels, outer.out_channels, inner.kernel_size, inner.stride, inner.padding,
                      inner.dilation, bias=True).to(device=inner.weight.device, dtype=inner.weight.dtype)
